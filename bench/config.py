@@ -1,0 +1,333 @@
+"""Typed loader for `params.yaml`, the one home of every experiment knob.
+
+Each section of `params.yaml` maps to a frozen dataclass below; `load_params()` walks the YAML
+against the type hints, so an unknown key, a missing key, a wrong type or an out-of-range value
+raises `ValueError` naming the key, the value and what is allowed, before any work starts.
+Defaults live only in `params.yaml`: no field here has one.
+
+Run `python -m bench.config [PATH]` to validate a params file and print it back resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+def bound(*, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None):
+    """A dataclass field with a numeric range the loader enforces (no default: defaults live in params.yaml)."""
+    return field(metadata={"ge": ge, "gt": gt, "le": le, "lt": lt})
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+DatasetKind = Literal["shapes", "faces", "imagenet", "celebahq", "ade20k", "celebamaskhq"]
+EMBEDDED_KINDS = ("shapes", "faces")
+
+
+@dataclass(frozen=True)
+class PathsCfg:
+    """Repo-relative folders shared by code and `dvc.yaml` (`${paths.*}`)."""
+
+    data: str  # data-stage output: one folder per dataset, with train/ and eval/ splits
+    runs: str  # per-stage, per-item outputs (checkpoints, metrics)
+    results: str  # tables and figures of the report stage
+    weights: str  # optional local pretrained weights (Inception, VGG for LPIPS); may be absent
+
+
+@dataclass(frozen=True)
+class DatasetCfg:
+    """One dataset the data stage materialises.
+
+    `root` is a local folder for the real kinds (ImageNet, CelebA-HQ, ADE20K, CelebAMask-HQ) and
+    empty for the embedded kinds, which are generated. `num_train`/`num_eval` are the split sizes;
+    for real sets 0 means "every image found".
+    """
+
+    kind: DatasetKind
+    root: str
+    num_train: int = bound(ge=0)
+    num_eval: int = bound(ge=0)
+
+    def check(self) -> None:
+        if self.kind in EMBEDDED_KINDS:
+            if self.root:
+                raise ValueError(f"root must be empty for the embedded kind '{self.kind}' (it is generated)")
+            if self.num_train < 1 or self.num_eval < 1:
+                raise ValueError("embedded datasets need num_train >= 1 and num_eval >= 1")
+        elif not self.root:
+            raise ValueError(f"kind '{self.kind}' reads a local folder: set root to it (e.g. data/real/{self.kind})")
+
+
+@dataclass(frozen=True)
+class ShapesCfg:
+    """Generator of the embedded `shapes` set (the ImageNet / ADE20K analogue)."""
+
+    num_classes: int = bound(ge=2, le=12)
+    min_objects: int = bound(ge=1)
+    max_objects: int = bound(ge=1)
+    min_scale: float = bound(gt=0.0, le=1.0)  # object size as a fraction of the image side
+    max_scale: float = bound(gt=0.0, le=1.0)
+
+    def check(self) -> None:
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"min_objects ({self.min_objects}) must be <= max_objects ({self.max_objects})")
+        if self.min_scale > self.max_scale:
+            raise ValueError(f"min_scale ({self.min_scale}) must be <= max_scale ({self.max_scale})")
+
+
+@dataclass(frozen=True)
+class FacesCfg:
+    """Generator of the embedded `faces` set (the CelebA-HQ / CelebAMask-HQ analogue)."""
+
+    max_yaw: float = bound(ge=0.0, le=0.5)  # head turn, as a fraction of the face width
+    max_roll_deg: float = bound(ge=0.0, le=45.0)
+    min_size: float = bound(gt=0.0, le=1.0)  # face height as a fraction of the image side
+    max_size: float = bound(gt=0.0, le=1.0)
+
+    def check(self) -> None:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must be <= max_size ({self.max_size})")
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    """The data stage: which datasets, at which resolution, with which generator settings."""
+
+    resolution: Literal[32, 64, 128, 256]
+    sets: dict[str, DatasetCfg]
+    shapes: ShapesCfg
+    faces: FacesCfg
+    preview_count: int = bound(ge=1, le=64)  # images per set in the dataset-samples figure
+
+    def check(self) -> None:
+        if not self.sets:
+            raise ValueError("name at least one dataset under data.sets")
+
+
+@dataclass(frozen=True)
+class RuntimeCfg:
+    """Where and how processes run; applied by `bench.dist.setup`, never at import."""
+
+    device: Literal["auto", "cpu", "cuda"]  # auto = CUDA when visible, else CPU
+    tf32: bool
+    cudnn_benchmark: bool
+    cpu_threads: int = bound(ge=0)  # 0 keeps torch's default
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """What `bench.loop.train` needs: optimiser, schedule, budget, precision, checkpointing.
+
+    Shared by every autoencoder (same budget in steps) and by DiT; the learning rate of each
+    autoencoder variant is set per variant and substituted into its copy of this section.
+    """
+
+    steps: int = bound(ge=1)
+    batch_size: int = bound(ge=1)  # global batch, split across DDP ranks
+    grad_accum: int = bound(ge=1)
+    lr: float = bound(gt=0.0)
+    lr_schedule: Literal["constant", "cosine"]
+    warmup_steps: int = bound(ge=0)
+    weight_decay: float = bound(ge=0.0)
+    betas: tuple[float, ...]
+    grad_clip: float = bound(ge=0.0)  # 0 disables clipping
+    ema_decay: float = bound(ge=0.0, lt=1.0)  # 0 disables EMA
+    precision: Literal["fp32", "bf16"]  # bf16 autocast applies on CUDA only; CPU runs fp32
+    ckpt_every: int = bound(ge=1)
+    log_every: int = bound(ge=1)
+    num_workers: int = bound(ge=0)
+
+    def check(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be <= steps ({self.steps})")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+
+
+# --- autoencoders section (owned by the autoencoder models) ----------------------------------
+# --- end autoencoders section ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Params:
+    """All of `params.yaml`."""
+
+    seed: int = bound(ge=0)
+    runtime: RuntimeCfg
+    paths: PathsCfg
+    data: DataCfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Loader
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_PATH = Path("params.yaml")
+
+
+def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+    """Read and validate a params file.
+
+    Args:
+        path: YAML file; `params.yaml` in the working directory by default.
+
+    Returns:
+        The frozen, validated `Params`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unknown, missing, mistyped or out-of-range keys, named with their dotted path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"params file '{path}' not found: run from the repository root or pass its path")
+    with path.open() as f:
+        raw = yaml.safe_load(f)
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    """Validate an already-parsed params mapping (see `load_params`)."""
+    return _build(Params, raw, source, "")
+
+
+def as_dict(cfg: Any) -> Any:
+    """A dataclass config back to plain YAML/JSON types (tuples become lists)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: as_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, dict):
+        return {k: as_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [as_dict(v) for v in cfg]
+    return cfg
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of name -> {_describe(typing.get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping with keys {[f.name for f in dataclasses.fields(tp)]}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _fail(source: str, key: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{source}: key '{key or '<root>'}' = {value!r} is invalid: expected {allowed}")
+
+
+def _build(tp: Any, value: Any, source: str, key: str) -> Any:
+    """Convert `value` to type `tp`, raising a keyed ValueError on any mismatch."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _fail(source, key, value, _describe(tp))
+        hints = typing.get_type_hints(tp)
+        fields = {f.name: f for f in dataclasses.fields(tp)}
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            where = f"'{key}'" if key else "the top level"
+            raise ValueError(f"{source}: unknown key(s) {unknown} under {where}; allowed keys: {sorted(fields)}")
+        missing = sorted(set(fields) - set(value))
+        if missing:
+            full = [f"{key}.{m}" if key else m for m in missing]
+            raise ValueError(f"{source}: missing key(s) {full}; add them to params.yaml (no code defaults)")
+        kwargs = {}
+        for name, f in fields.items():
+            sub = f"{key}.{name}" if key else name
+            kwargs[name] = _build(hints[name], value[name], source, sub)
+            _check_range(f, kwargs[name], source, sub)
+        obj = tp(**kwargs)
+        check = getattr(obj, "check", None)
+        if check is not None:
+            try:
+                check()
+            except ValueError as e:
+                raise ValueError(f"{source}: key '{key or '<root>'}' is invalid: {e}") from None
+        return obj
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed or isinstance(value, bool) != any(isinstance(a, bool) for a in allowed):
+            raise _fail(source, key, value, _describe(tp))
+        return value
+    if origin in (types.UnionType, typing.Union):
+        for arm in typing.get_args(tp):
+            if arm is type(None) and value is None:
+                return None
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            raise _fail(source, key, value, _describe(arms[0]))
+        return _build(arms[0], value, source, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _fail(source, key, value, _describe(tp))
+        (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return tuple(_build(item, v, source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(source, key, value, _describe(tp))
+        _, item = typing.get_args(tp)
+        return {str(k): _build(item, v, source, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(source, key, value, "true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(source, key, value, "an integer")
+        return value
+    if tp is float:
+        # YAML reads `1e-4` (no dot) as a string; accept it, since that is how people write rates.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise _fail(source, key, value, "a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(source, key, value, "a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(source, key, value, "a string")
+        return value
+    raise TypeError(f"config type {tp!r} at '{key}' is not supported by the loader")
+
+
+def _check_range(f: dataclasses.Field, value: Any, source: str, key: str) -> None:
+    meta = f.metadata
+    if not meta or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    tests = {
+        "ge": (lambda v, b: v >= b, ">="),
+        "gt": (lambda v, b: v > b, ">"),
+        "le": (lambda v, b: v <= b, "<="),
+        "lt": (lambda v, b: v < b, "<"),
+    }
+    for name, (ok, sym) in tests.items():
+        b = meta.get(name)
+        if b is not None and not ok(value, b):
+            raise _fail(source, key, value, f"a value {sym} {b}")
+
+
+def main() -> None:
+    path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PATH
+    print(yaml.safe_dump(as_dict(load_params(path)), sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
