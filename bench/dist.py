@@ -1,0 +1,76 @@
+"""Distributed setup: torchrun + plain DDP, with a single-process CPU fallback (nanoGPT's shape).
+
+`setup(runtime)` reads RANK / LOCAL_RANK / WORLD_SIZE from the torchrun environment; without them it
+runs one process. The backend is NCCL on CUDA and gloo on CPU (tests run two gloo processes).
+TF32 and cudnn.benchmark are params applied here, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from bench.config import RuntimeCfg
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _pick_device(runtime: RuntimeCfg, local_rank: int) -> torch.device:
+    if runtime.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "runtime.device is 'cuda' but no CUDA device is visible: set runtime.device to 'auto' or 'cpu'"
+        )
+    if runtime.device == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
+
+
+def setup(runtime: RuntimeCfg) -> DistInfo:
+    """Initialise the process group if launched by torchrun; return rank, world size and device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _pick_device(runtime, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = runtime.tf32
+        torch.backends.cudnn.allow_tf32 = runtime.tf32
+        torch.backends.cudnn.benchmark = runtime.cudnn_benchmark
+    if runtime.cpu_threads > 0:
+        torch.set_num_threads(runtime.cpu_threads)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=device)
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """Average scalar metrics over ranks (called only at log intervals, never per step)."""
+    if info.world_size == 1 or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist(), strict=True)}
+
+
+def barrier(info: DistInfo) -> None:
+    if info.world_size > 1:
+        dist.barrier()

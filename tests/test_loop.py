@@ -1,0 +1,105 @@
+"""The shared training loop: schedule, resume after SIGKILL (bitwise), NaN guard, DDP on gloo."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from bench.ckpt import latest_checkpoint, load_checkpoint
+from bench.loop import lr_factor, shard_batches, train
+from tests import loop_worker as w
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_lr_factor_warmup_then_cosine():
+    assert lr_factor(0, 4, 20, "cosine") == pytest.approx(0.25)
+    assert lr_factor(3, 4, 20, "cosine") == pytest.approx(1.0)
+    assert lr_factor(4, 4, 20, "cosine") == pytest.approx(1.0)
+    assert lr_factor(12, 4, 20, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_factor(15, 4, 20, "constant") == 1.0
+
+
+def test_shard_batches_resume_and_disjoint_ranks():
+    full = shard_batches(20, 3, seed=1, rank=0, world=1, start=0)
+    first = [next(full) for _ in range(10)]  # crosses an epoch boundary (6 batches per epoch)
+    resumed = shard_batches(20, 3, seed=1, rank=0, world=1, start=4)
+    assert [next(resumed) for _ in range(6)] == first[4:]
+    r0 = shard_batches(20, 2, seed=1, rank=0, world=2, start=0)
+    r1 = shard_batches(20, 2, seed=1, rank=1, world=2, start=0)
+    a = sum((next(r0) for _ in range(5)), [])
+    b = sum((next(r1) for _ in range(5)), [])
+    assert not set(a) & set(b) and len(set(a) | set(b)) == 20
+
+
+def test_training_reduces_loss(tmp_path):
+    res = w.run(str(tmp_path), steps=150, ema=0.0)
+    pts = w.Points()
+    with torch.no_grad():
+        final = (res.model.eval()(pts.x) - pts.y).pow(2).mean().item()
+        init = (w.make_model().eval()(pts.x) - pts.y).pow(2).mean().item()
+    assert final < 0.5 * init
+    assert (tmp_path / "live" / "metrics.json").is_file()
+
+
+def test_sigkill_then_resume_matches_uninterrupted_bitwise(tmp_path):
+    straight = w.run(str(tmp_path / "a"), steps=9, accum=1)
+    killed = tmp_path / "b"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "loop_worker.py"), str(killed), "9", "0.02"], env=env)
+    deadline = time.time() + 120
+    while latest_checkpoint(killed / "ckpt") is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ckpt = latest_checkpoint(killed / "ckpt")
+    assert ckpt is not None and load_checkpoint(ckpt)["step"] < 9, "the run must die before finishing"
+    resumed = w.run(str(killed), steps=9)
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
+    def bad_loss(model, batch, step):
+        out = w.loss(model, batch, step)
+        if step >= 4:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    with pytest.raises(FloatingPointError, match="non-finite loss at step 4"):
+        train(w.make_model(), bad_loss, w.Points(), w.train_cfg(8), tmp_path, seed=0, dist=w.setup(w.RUNTIME))
+    assert load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["step"] == 3
+
+
+def test_changed_settings_do_not_resume(tmp_path):
+    w.run(str(tmp_path), steps=3)
+    res = train(w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME))
+    assert res.step == 4 and res.wall_time_s > 0  # trained 4 fresh steps, ignoring the 3-step checkpoint
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_gloo_ranks_hold_identical_weights(tmp_path):
+    mp.spawn(w.ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    init = w.make_model().state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert any(not torch.equal(a[k], init[k]) for k in a), "weights must have moved"
