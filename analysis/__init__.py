@@ -1,0 +1,1 @@
+"""One module per paper table or figure; each reads stage outputs only (never checkpoints)."""
