@@ -1,0 +1,65 @@
+"""The autoencoders of the benchmark behind one interface (`autoencoders.base.Autoencoder`) and one registry.
+
+    from autoencoders import build_autoencoder
+    model = build_autoencoder("vmae", params.autoencoders, perceptual, image_size=params.data.resolution)
+
+Phase 1 of a variant with `phases.pretrain_downscale > 1` builds at `image_size = resolution // downscale`
+and calls `model.set_image_size(resolution)` before phase 3 (VMAE resizes its positional tables, as released);
+stages that load a finished checkpoint build at the full resolution.
+
+Registry keys are the `kind`s of `autoencoders.variants.<name>` in params.yaml; pipeline items (names) map to a
+kind through their variant, so ablations such as `vmae-lm` reuse the "vmae" class with other weights.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from autoencoders.ae import AE
+from autoencoders.base import Autoencoder, Posterior
+from autoencoders.dae import DAE
+from autoencoders.sdvae import SDVAE
+from autoencoders.vae import VAE
+from autoencoders.vmae import VMAE
+from bench.config import AutoencodersCfg
+
+
+def _register(entries: list[tuple[str, type]]) -> dict[str, type[Autoencoder]]:
+    """Build the registry, refusing duplicate names and classes outside the interface (torch-fidelity style)."""
+    registry: dict[str, type[Autoencoder]] = {}
+    for name, cls in entries:
+        if name in registry:
+            raise ValueError(f"autoencoder '{name}' registered twice")
+        if not (isinstance(cls, type) and issubclass(cls, Autoencoder)):
+            raise ValueError(f"autoencoder '{name}' -> {cls!r} does not subclass autoencoders.base.Autoencoder")
+        registry[name] = cls
+    return registry
+
+
+REGISTRY: dict[str, type[Autoencoder]] = _register(
+    [("ae", AE), ("dae", DAE), ("vae", VAE), ("sd-vae", SDVAE), ("vmae", VMAE)]
+)
+
+
+def build_autoencoder(name: str, cfg: AutoencodersCfg, perceptual: nn.Module | None, *, image_size: int) -> Autoencoder:
+    """Build pipeline item `name` from the autoencoders section.
+
+    Args:
+        name: a key of `cfg.variants` (e.g. "sd-vae", "vmae-release").
+        cfg: the `autoencoders` section of params.
+        perceptual: forward(x, y) -> (B,) perceptual distance for images in [-1, 1]; required by sd-vae and by
+            vmae variants with a perceptual weight > 0, otherwise may be None. Not registered as a submodule.
+        image_size: full-resolution image side (`data.resolution`); fixes VMAE's positional tables.
+
+    Returns:
+        The model in phase "pretrain", on the CPU, freshly initialised.
+    """
+    if name not in cfg.variants:
+        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(cfg.variants)}")
+    variant = cfg.variants[name]
+    if variant.kind not in REGISTRY:
+        raise ValueError(f"item '{name}' has kind '{variant.kind}', not in the registry {sorted(REGISTRY)}")
+    return REGISTRY[variant.kind].from_config(variant, cfg.arch(name), perceptual, image_size)
+
+
+__all__ = ["REGISTRY", "Autoencoder", "Posterior", "build_autoencoder"]

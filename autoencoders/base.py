@@ -1,0 +1,158 @@
+"""The one interface every autoencoder implements, and the posterior it returns.
+
+Conventions, stated once for the whole package:
+- images are NCHW float tensors in [-1, 1];
+- latents are NCHW (B, latent_channels, H / downsample, W / downsample) and *unnormalised*: per-channel
+  normalisation belongs to the extract stage, never to a model;
+- `encode` never masks or corrupts its input and is deterministic in eval mode; the latent the diffusion
+  model sees is `encode(x).mode()` (or `.sample()` where the extract stage asks for it).
+
+Training contract (the shared loop in `bench/loop.py`): `loss(batch, step)` returns a dict of scalar tensors
+with at least "loss"; `optim_groups()` maps each loss key to the parameters it optimises. The loop keeps one
+optimiser per key and calls `torch.autograd.backward(out[key], inputs=params)` for each, so a parameter only
+ever receives gradients of its own loss (the SD-VAE discriminator never sees generator gradients).
+
+Phases (LDMAE release recipe): "pretrain", then "finetune_decoder" (the paper: encoder frozen) or
+"finetune_all" (what the release did). `set_phase` freezes accordingly; the loss may change with the phase.
+
+Import only; nothing to run.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+
+from bench.config import ConvArchCfg, VariantCfg, ViTArchCfg
+
+Phase = Literal["pretrain", "finetune_decoder", "finetune_all"]
+PHASES: tuple[str, ...] = get_args(Phase)
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # clamp of the diffusers / LDMAE DiagonalGaussianDistribution
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A diagonal Gaussian q(z|x), or a point mass where `logvar` is None (deterministic models).
+
+    Attributes:
+        mean: (B, C, h, w) posterior mean.
+        logvar: (B, C, h, w) log-variance, clamped to [-30, 20], or None.
+    """
+
+    mean: torch.Tensor
+    logvar: torch.Tensor | None
+
+    @classmethod
+    def from_moments(cls, moments: torch.Tensor) -> Posterior:
+        """Split (B, 2C, h, w) moments into mean (first C channels) and clamped logvar (last C)."""
+        mean, logvar = torch.chunk(moments, 2, dim=1)
+        return cls(mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))
+
+    @property
+    def std(self) -> torch.Tensor | None:
+        return None if self.logvar is None else torch.exp(0.5 * self.logvar)
+
+    def mode(self) -> torch.Tensor:
+        """The posterior mean, (B, C, h, w)."""
+        return self.mean
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A reparameterised draw mean + std * eps, (B, C, h, w); the mean itself for a point mass."""
+        if self.logvar is None:
+            return self.mean
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps
+
+
+class Autoencoder(nn.Module, abc.ABC):
+    """Abstract autoencoder: `encode` -> `Posterior`, `decode`, `loss`, `optim_groups`, `set_phase`.
+
+    Subclasses set `latent_channels` and `downsample` through `__init__` and implement the abstract methods.
+    """
+
+    latent_channels: int
+    downsample: int
+
+    def __init__(self, latent_channels: int, downsample: int) -> None:
+        super().__init__()
+        self.latent_channels = latent_channels
+        self.downsample = downsample
+        self.phase: Phase = "pretrain"
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(
+        cls, variant: VariantCfg, arch: ConvArchCfg | ViTArchCfg, perceptual: nn.Module | None, image_size: int
+    ) -> Autoencoder:
+        """Build from an item's params (the registry's one constructor path).
+
+        Args:
+            variant: the item's `autoencoders.variants.<name>` block (objective, phases).
+            arch: `autoencoders.conv` or `autoencoders.vit`, matching the kind.
+            perceptual: forward(x, y) -> (B,) distance for images in [-1, 1], or None where unused.
+            image_size: full-resolution image side (fixes the ViT positional tables; convolutions ignore it).
+        """
+
+    @abc.abstractmethod
+    def encode(self, x: torch.Tensor) -> Posterior:
+        """Args: x (B, 3, H, W) in [-1, 1]. Returns: the posterior over (B, C, H/f, W/f) latents."""
+
+    @abc.abstractmethod
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Args: z (B, C, H/f, W/f) latents. Returns: (B, 3, H, W) images, nominally in [-1, 1] (unclamped)."""
+
+    @abc.abstractmethod
+    def loss(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """Args: batch with "image" (B, 3, H, W) in [-1, 1]; step, the global optimiser step.
+
+        Returns: scalar tensors; "loss" is the one to minimise (plus any other key named by `optim_groups`).
+        """
+
+    @abc.abstractmethod
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters frozen by decoder-only fine-tuning (everything on the image -> latent path)."""
+
+    def attach_perceptual(self, perceptual: nn.Module | None) -> None:
+        """Keep a reference to the perceptual network *without* registering it as a submodule: it is frozen,
+        shared, and someone else's weights, so it must stay out of the state dict and the optimiser groups. The
+        caller places it on the device."""
+        object.__setattr__(self, "perceptual", perceptual)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction decode(encode(x).mode()): (B, 3, H, W) -> (B, 3, H, W)."""
+        return self.decode(self.encode(x).mode())
+
+    def set_image_size(self, image_size: int) -> None:
+        """Phase 2 (resolution change). Convolutional models are size-agnostic: nothing to do; VMAE resizes its
+        positional tables."""
+
+    def frozen_parameters(self) -> list[nn.Parameter]:
+        """Parameters that receive no gradient in the current phase."""
+        return self.encoder_parameters() if self.phase == "finetune_decoder" else []
+
+    def set_phase(self, phase: Phase) -> None:
+        """Switch training phase and set `requires_grad` to match (no effect on the state dict)."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase '{phase}': expected one of {list(PHASES)}")
+        self.phase = phase
+        frozen = {id(p) for p in self.frozen_parameters()}
+        for p in self.parameters():
+            p.requires_grad_(id(p) not in frozen)
+
+    def optim_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Loss key -> parameters it optimises. Default: "loss" trains every trainable parameter."""
+        return {"loss": [p for p in self.parameters() if p.requires_grad]}
+
+
+def require_perceptual(perceptual: nn.Module | None, who: str) -> nn.Module:
+    """Return `perceptual`, or raise the ValueError that says how to provide one."""
+    if perceptual is None:
+        raise ValueError(
+            f"{who} needs a perceptual network (forward(x, y) -> (B,) distances for images in [-1, 1]): "
+            "pass one to build_autoencoder, or set the perceptual weights of this variant to 0 in params.yaml"
+        )
+    return perceptual
