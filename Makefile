@@ -9,6 +9,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
+# Stage commands in dvc.yaml say `python`: make it the environment's.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: env repro test lint preset clean-env
 

@@ -13,6 +13,9 @@ kind through their variant, so ablations such as `vmae-lm` reuse the "vmae" clas
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from torch import nn
 
 from autoencoders.ae import AE
@@ -21,6 +24,7 @@ from autoencoders.dae import DAE
 from autoencoders.sdvae import SDVAE
 from autoencoders.vae import VAE
 from autoencoders.vmae import VMAE
+from bench.ckpt import load_checkpoint
 from bench.config import AutoencodersCfg
 
 
@@ -63,3 +67,36 @@ def build_autoencoder(name: str, cfg: AutoencodersCfg, perceptual: nn.Module | N
 
 
 __all__ = ["REGISTRY", "Autoencoder", "Posterior", "build_autoencoder"]
+
+
+class InferenceOnly(nn.Module):
+    """Stands in for the perceptual network when a trained autoencoder is loaded to encode and decode only."""
+
+    name = "none (loaded for inference)"
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("this autoencoder was loaded for inference: its training losses are unavailable")
+
+
+def load_trained(name: str, cfg: AutoencodersCfg, path: str | Path, *, image_size: int) -> Autoencoder:
+    """Rebuild item `name` and load its trained weights (`runs/train_ae/NAME/model.pt`), in eval mode.
+
+    Args:
+        name: an item of `cfg.variants`.
+        cfg: the autoencoders section the weights were trained with.
+        path: a plain state dict written by the train_ae stage (loaded with weights_only=True, strict).
+        image_size: full image side in pixels (VMAE positional tables are built for it).
+
+    Raises:
+        FileNotFoundError: no weights at `path` (run `dvc repro train_ae@NAME`).
+        ValueError: the file is not a plain state dict, or does not match the configured architecture.
+    """
+    model = build_autoencoder(name, cfg, InferenceOnly(), image_size=image_size)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no trained weights for '{name}' at '{path}': run `dvc repro train_ae@{name}` first")
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"'{path}' does not match autoencoder '{name}' as configured in params.yaml: {e}") from None
+    return model.eval()

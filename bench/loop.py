@@ -127,6 +127,7 @@ def train(
     dist: DistInfo,
     groups: GroupsFn = default_groups,
     group_lr: dict[str, float] | None = None,
+    signature: Any = None,
     desc: str = "train",
 ) -> TrainResult:
     """Train `model` for `cfg.steps` optimiser steps, resuming from `out_dir/ckpt` if a compatible checkpoint exists.
@@ -141,6 +142,8 @@ def train(
         dist: rank, world size and device from `bench.dist.setup`.
         groups: loss key -> parameters it optimises (one AdamW per key).
         group_lr: base learning rate per loss key where it differs from `cfg.lr`.
+        signature: anything JSON-like that identifies the run beyond `cfg` (model and objective settings);
+            a checkpoint made with another signature, cfg or seed is not resumed.
         desc: progress-bar label.
 
     Returns:
@@ -172,7 +175,7 @@ def train(
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
         state = load_checkpoint(latest)
-        if state.get("params") != as_dict(cfg) or state.get("seed") != seed:
+        if state.get("params") != as_dict(cfg) or state.get("seed") != seed or state.get("signature") != signature:
             log.warning("ignoring %s: it was trained with other settings; starting from step 0", latest)
         else:
             model.load_state_dict(state["model"])
@@ -265,6 +268,7 @@ def train(
                 "rng": rng_state(),
                 "params": as_dict(cfg),
                 "seed": seed,
+                "signature": signature,
             }
             save_checkpoint(ckpt_dir / ckpt_name(step), state)
             prune_checkpoints(ckpt_dir, KEEP_CHECKPOINTS)

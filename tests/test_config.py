@@ -1,0 +1,126 @@
+"""params.yaml, the typed loader, presets and dvc.yaml agree; bad params fail early with clear messages."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import preset
+from bench.config import Params, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_committed_params_load():
+    p = load_params(ROOT / "params.yaml")
+    assert isinstance(p, Params) and p.data.sets
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "presets").glob("*.yaml")))
+def test_every_preset_loads_and_validates(name, tmp_path):
+    p = preset.apply(name, ROOT / "params.yaml", tmp_path / "params.yaml")
+    assert load_params(tmp_path / "params.yaml") == p
+
+
+def test_paper_presets_replace_the_embedded_sets():
+    raw = preset.merged("paper-imagenet", ROOT / "params.yaml", ROOT / "presets")
+    assert set(raw["data"]["sets"]) == {"imagenet", "ade20k", "celebamaskhq"}
+
+
+def test_unknown_preset_is_named():
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*tiny"):
+        preset.merged("huge", ROOT / "params.yaml", ROOT / "presets")
+
+
+def _set(d: dict, dotted: str, value) -> dict:
+    d = copy.deepcopy(d)
+    *head, last = dotted.split(".")
+    node = d
+    for k in head:
+        node = node[k]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return d
+
+
+_DELETE = object()
+
+# (dotted key, bad value, regex the message must match: the key and what is allowed)
+BAD = [
+    ("seed", -1, r"'seed' = -1 .*>= 0"),
+    ("seed", "zero", r"'seed' = 'zero' .*integer"),
+    ("data.resolution", 48, r"'data.resolution' = 48 .*one of 32, 64, 128, 256"),
+    ("data.resolution", _DELETE, r"missing key\(s\) \['data.resolution'\]"),
+    ("data.colour", "red", r"unknown key\(s\) \['colour'\] under 'data'"),
+    ("data.sets.shapes.kind", "cifar", r"'data.sets.shapes.kind' = 'cifar' .*'shapes', 'faces', 'imagenet'"),
+    ("data.sets.shapes.num_train", -5, r"'data.sets.shapes.num_train' = -5 .*>= 0"),
+    ("data.sets.shapes.num_train", 2.5, r"'data.sets.shapes.num_train' = 2.5 .*integer"),
+    ("data.sets.shapes.root", "data/x", r"'data.sets.shapes'.*root must be empty"),
+    ("data.sets.faces", {"kind": "imagenet", "root": "", "num_train": 0, "num_eval": 0}, r"set root"),
+    ("data.sets", {}, r"'data'.*at least one dataset"),
+    ("runtime.device", "tpu", r"'runtime.device' = 'tpu' .*'auto', 'cpu', 'cuda'"),
+    ("runtime.tf32", "yes", r"'runtime.tf32' = 'yes' .*true or false"),
+    ("paths", "runs", r"'paths' = 'runs' .*mapping"),
+    ("data.preview_count", 0, r"'data.preview_count' = 0 .*>= 1"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), BAD, ids=[f"{k}={v!r}"[:40] for k, v, _ in BAD])
+def test_bad_params_raise_keyed_value_error(raw, key, value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_params(_set(raw, key, value))
+
+
+def test_unknown_top_level_key(raw):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epochs'\] under the top level"):
+        parse_params({**raw, "epochs": 3})
+
+
+def test_numbers_written_as_1e_minus_4_are_floats():
+    from bench.config import TrainCfg, _build
+
+    base = dict(
+        steps=1, batch_size=1, grad_accum=1, lr="1e-4", lr_schedule="constant", warmup_steps=0, weight_decay=0,
+        betas=[0.9, 0.95], grad_clip=0, ema_decay=0, precision="fp32", ckpt_every=1, log_every=1, num_workers=0,
+    )  # fmt: skip
+    assert _build(TrainCfg, base, "t", "train").lr == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match=r"'train' is invalid: betas must be two numbers"):
+        _build(TrainCfg, {**base, "betas": [0.9]}, "t", "train")
+
+
+def _loader_keys(tp, prefix: str = "") -> tuple[set[str], set[str]]:
+    """(every dotted key the loader accepts, the keys whose value is a name -> entry mapping)."""
+    exact, open_maps = ({prefix} if prefix else set()), set()
+    if typing.get_origin(tp) is dict:
+        open_maps.add(prefix)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        for f in dataclasses.fields(tp):
+            e, o = _loader_keys(hints[f.name], f"{prefix}.{f.name}" if prefix else f.name)
+            exact, open_maps = exact | e, open_maps | o
+    return exact, open_maps
+
+
+def test_every_dvc_params_key_exists_in_the_loader():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    exact, open_maps = _loader_keys(Params)
+    listed = set()
+    for stage in dvc["stages"].values():
+        for entry in stage.get("params", []):
+            listed |= set(entry) if isinstance(entry, dict) else {entry}
+    assert listed, "dvc.yaml lists no params"
+    # A key may point at one entry of a mapping-valued section (data.sets.shapes) or inside it.
+    unknown = {k for k in listed if k not in exact and not any(k.startswith(m + ".") for m in open_maps)}
+    assert not unknown, f"dvc.yaml params unknown to bench/config.py: {sorted(unknown)}"

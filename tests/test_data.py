@@ -1,0 +1,109 @@
+"""The data stage: deterministic bytes, aligned masks, split layout, fail-fast sources, the samples figure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import fig_datasets
+from bench import data
+from bench.config import parse_params
+from tests.conftest import tiny_params, tiny_raw
+
+SMALL = {"data": {"sets": {"shapes": {"num_train": 12, "num_eval": 6}, "faces": {"num_train": 12, "num_eval": 6}}}}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.npy"))}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("data")
+    params = tiny_params(tmp, **SMALL)
+    data.main(params)
+    return params
+
+
+def test_layout_and_meta(built):
+    for name in ("shapes", "faces"):
+        meta = json.loads((Path(built.paths.data) / name / "meta.json").read_text())
+        assert meta["counts"] == {"train": 12, "eval": 6} and meta["resolution"] == 32
+        assert meta["mask_level"] == {"shapes": "object", "faces": "part"}[name]
+        split = data.open_split(built.paths.data, name, "train")
+        item = split[3]
+        assert item["image"].shape == (3, 32, 32) and item["mask"].shape == (32, 32)
+        assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
+        assert 0 <= int(item["label"]) < meta["num_classes"]
+        assert int(item["mask"].max()) < len(meta["mask_names"])
+    assert (Path(built.paths.data) / "_stage" / "meta.json").is_file()
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(built, tmp_path):
+    again = tiny_params(tmp_path / "a", **SMALL)
+    data.main(again)
+    assert _digest(Path(built.paths.data)) == _digest(Path(again.paths.data))
+    other = tiny_params(tmp_path / "b", seed=1, **SMALL)
+    data.main(other)
+    a, b = _digest(Path(built.paths.data)), _digest(Path(other.paths.data))
+    assert all(a[k] != b[k] for k in a if k.endswith("images.npy"))
+
+
+def test_train_and_eval_splits_differ(built):
+    tr = np.load(Path(built.paths.data) / "shapes" / "train" / "images.npy")
+    ev = np.load(Path(built.paths.data) / "shapes" / "eval" / "images.npy")
+    assert not any(np.array_equal(e, t) for e in ev for t in tr)
+
+
+def test_masks_sit_on_the_pixels_they_label(built):
+    """Colour statistics inside a labelled region differ from outside it, and mask edges meet image edges."""
+    for name in ("shapes", "faces"):
+        images = np.load(Path(built.paths.data) / name / "train" / "images.npy").astype(float)
+        masks = np.load(Path(built.paths.data) / name / "train" / "masks.npy")
+        grad_img = np.abs(np.diff(images.mean(-1), axis=2))  # horizontal intensity steps (N, H, W-1)
+        boundary = masks[:, :, 1:] != masks[:, :, :-1]
+        # Image intensity jumps more across mask boundaries than elsewhere: masks are aligned, not shifted.
+        assert grad_img[boundary].mean() > 1.5 * grad_img[~boundary].mean(), name
+        shifted = np.roll(masks, 3, axis=2)
+        b2 = shifted[:, :, 1:] != shifted[:, :, :-1]
+        assert grad_img[boundary].mean() > grad_img[b2 & ~boundary].mean(), name
+
+
+def test_real_set_with_missing_folder_fails_before_work(tmp_path):
+    raw = tiny_raw(tmp_path)
+    raw["data"]["sets"] = {"imagenet": {"kind": "imagenet", "root": str(tmp_path / "nope"), "num_train": 0, "num_eval": 0}}
+    with pytest.raises(FileNotFoundError, match=r"data.sets.imagenet.root = .*nope.* symlink"):
+        data.main(parse_params(raw))
+    assert not (tmp_path / "data").exists()
+
+
+def test_real_imagenet_manifest_round_trip(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for wnid, colour in (("n01", (200, 10, 10)), ("n02", (10, 10, 200))):
+            d = tmp_path / "inet" / split / wnid
+            d.mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (48, 40), colour).save(d / f"{i}.JPEG")
+    raw = tiny_raw(tmp_path)
+    raw["data"]["sets"] = {"inet": {"kind": "imagenet", "root": str(tmp_path / "inet"), "num_train": 4, "num_eval": 0}}
+    params = parse_params(raw)
+    data.main(params)
+    train = data.open_split(params.paths.data, "inet", "train")
+    ev = data.open_split(params.paths.data, "inet", "eval")
+    assert len(train) == 4 and len(ev) == 6
+    item = ev[0]
+    assert item["image"].shape == (3, 32, 32) and "mask" not in item
+    assert int(item["label"]) == 0 and item["image"][0].mean() > 0.5  # red class n01 first
+
+
+def test_samples_figure(built, tmp_path):
+    fig = fig_datasets.make_fig_datasets(built.paths.data, ["shapes", "faces"], 4)
+    assert len(fig.axes) == 16
+    fig_datasets.main(built)
+    assert (Path(built.paths.results) / "figures" / "dataset_samples.png").stat().st_size > 10_000
