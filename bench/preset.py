@@ -4,7 +4,7 @@ Run: `python -m bench.preset tiny` (or `make preset P=tiny`) rewrites params.yam
 default with the preset merged in, after validating the result. `git checkout params.yaml` goes
 back to the default. Mappings merge key by key; lists and scalars replace. A preset replaces a
 whole mapping (e.g. `data.sets`, so the paper presets drop the embedded sets) by listing its dotted
-key under `replace:`.
+key under `replace:`, and builds on another preset with `inherit: NAME` (merged first).
 """
 
 from __future__ import annotations
@@ -37,16 +37,26 @@ def deep_merge(base: Any, override: Any, replace: frozenset[str] = frozenset(), 
     return copy.deepcopy(override)
 
 
-def merged(name: str, base_path: str | Path = DEFAULT_PATH, preset_dir: str | Path = PRESET_DIR) -> dict:
-    """The raw params mapping of `base_path` with preset `name` merged in (not yet validated)."""
-    path = Path(preset_dir) / f"{name}.yaml"
+def _layers(name: str, preset_dir: Path, seen: tuple[str, ...] = ()) -> list[dict]:
+    """The preset `name` and the presets it inherits from, base first."""
+    path = preset_dir / f"{name}.yaml"
     if not path.is_file():
-        names = sorted(p.stem for p in Path(preset_dir).glob("*.yaml"))
+        names = sorted(p.stem for p in preset_dir.glob("*.yaml"))
         raise ValueError(f"unknown preset '{name}': expected one of {names} (files in {preset_dir}/)")
-    base = yaml.safe_load(Path(base_path).read_text())
-    preset = yaml.safe_load(path.read_text()) or {}
-    replace = preset.pop("replace", [])
-    return deep_merge(base, preset, frozenset(replace))
+    if name in seen:
+        raise ValueError(f"presets inherit in a cycle: {' -> '.join((*seen, name))}")
+    layer = yaml.safe_load(path.read_text()) or {}
+    parent = layer.pop("inherit", None)
+    return (_layers(parent, preset_dir, (*seen, name)) if parent else []) + [layer]
+
+
+def merged(name: str, base_path: str | Path = DEFAULT_PATH, preset_dir: str | Path = PRESET_DIR) -> dict:
+    """The raw params mapping of `base_path` with preset `name` (and what it inherits) merged in, not yet validated."""
+    raw = yaml.safe_load(Path(base_path).read_text())
+    for layer in _layers(name, Path(preset_dir)):
+        replace = frozenset(layer.pop("replace", []))
+        raw = deep_merge(raw, layer, replace)
+    return raw
 
 
 def apply(name: str, base_path: str | Path = DEFAULT_PATH, out_path: str | Path = DEFAULT_PATH) -> Params:

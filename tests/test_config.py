@@ -124,3 +124,16 @@ def test_every_dvc_params_key_exists_in_the_loader():
     # A key may point at one entry of a mapping-valued section (data.sets.shapes) or inside it.
     unknown = {k for k in listed if k not in exact and not any(k.startswith(m + ".") for m in open_maps)}
     assert not unknown, f"dvc.yaml params unknown to bench/config.py: {sorted(unknown)}"
+
+
+def test_paper_celebahq_inherits_the_imagenet_autoencoders():
+    raw = preset.merged("paper-celebahq", ROOT / "params.yaml", ROOT / "presets")
+    assert raw["autoencoders"]["conv"]["block_out_channels"] == [128, 256, 512, 512]
+    assert raw["autoencoders"]["train_sets"] == ["imagenet"]
+    assert set(raw["diffusion"]["datasets"]) == {"celebahq"}  # replaced, not merged with shapes/faces
+    assert raw["diffusion"]["model"]["qk_norm"] is False and raw["diffusion"]["model"]["size"] == "DiT-B/1"
+
+
+def test_train_sets_must_be_materialised(raw):
+    with pytest.raises(ValueError, match=r"autoencoders.train_sets \['imagenet'\] are not in data.sets"):
+        parse_params(_set(raw, "autoencoders.train_sets", ["imagenet"]))

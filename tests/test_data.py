@@ -18,7 +18,9 @@ SMALL = {"data": {"sets": {"shapes": {"num_train": 12, "num_eval": 6}, "faces": 
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.npy"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.npy"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +75,20 @@ def test_masks_sit_on_the_pixels_they_label(built):
         assert grad_img[boundary].mean() > grad_img[b2 & ~boundary].mean(), name
 
 
+def only_set(raw: dict, name: str, entry: dict) -> dict:
+    """`raw` with data.sets = {name: entry}, and the sections that name datasets pointed at it."""
+    raw["data"]["sets"] = {name: entry}
+    raw["autoencoders"]["train_sets"] = [name]
+    raw["diffusion"]["items"] = {k: [] for k in raw["diffusion"]["items"]}
+    return raw
+
+
 def test_real_set_with_missing_folder_fails_before_work(tmp_path):
-    raw = tiny_raw(tmp_path)
-    raw["data"]["sets"] = {"imagenet": {"kind": "imagenet", "root": str(tmp_path / "nope"), "num_train": 0, "num_eval": 0}}
+    raw = only_set(
+        tiny_raw(tmp_path),
+        "imagenet",
+        {"kind": "imagenet", "root": str(tmp_path / "nope"), "num_train": 0, "num_eval": 0},
+    )
     with pytest.raises(FileNotFoundError, match=r"data.sets.imagenet.root = .*nope.* symlink"):
         data.main(parse_params(raw))
     assert not (tmp_path / "data").exists()
@@ -90,8 +103,8 @@ def test_real_imagenet_manifest_round_trip(tmp_path):
             d.mkdir(parents=True)
             for i in range(3):
                 Image.new("RGB", (48, 40), colour).save(d / f"{i}.JPEG")
-    raw = tiny_raw(tmp_path)
-    raw["data"]["sets"] = {"inet": {"kind": "imagenet", "root": str(tmp_path / "inet"), "num_train": 4, "num_eval": 0}}
+    entry = {"kind": "imagenet", "root": str(tmp_path / "inet"), "num_train": 4, "num_eval": 0}
+    raw = only_set(tiny_raw(tmp_path), "inet", entry)
     params = parse_params(raw)
     data.main(params)
     train = data.open_split(params.paths.data, "inet", "train")
