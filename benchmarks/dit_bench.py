@@ -18,12 +18,10 @@ the math one decomposes into batched matmuls) and scaled by the batch size; the 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
+from bench.efficiency import flops, matmul_peak_gflops, throughput
 from diffusion.dit import DIT_MODELS, DiT, build_dit
 from diffusion.objective import flow_loss
 
@@ -48,26 +46,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, reps: int = 5) -> float:
-    """Best-of-`reps` FLOP/s of an n x n matmul (2 n^3 FLOPs)."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    torch.mm(a, b)  # warm-up (kernel selection, page faults)
-    best = float("inf")
-    for _ in range(reps):
-        sync(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
-
-
 def make_batch(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     x1 = torch.randn(args.batch, args.channels, args.latent, args.latent, device=device)
     y = torch.randint(0, args.num_classes, (args.batch,), device=device)
@@ -84,14 +62,17 @@ def train_step(model, opt, x1, y, autocast) -> None:
 
 def count_flops(model: DiT, x1: torch.Tensor, y: torch.Tensor, autocast) -> float:
     """FLOPs of one forward + backward of the whole batch, counted on one sample and scaled (FLOPs are linear in
-    the batch: every op is per sample or per token). The math SDPA backend makes attention visible to the
-    counter as batched matmuls, which the fused CPU kernel is not."""
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+    the batch: every op is per sample or per token). `bench.efficiency.flops` counts attention through the math
+    SDPA backend, which the fused CPU kernel (invisible to the counter) is not."""
+
+    def forward_backward() -> None:
         with autocast():
             loss = flow_loss(model, x1[:1], y[:1], **T_LOGIT_NORMAL)["loss"]
         loss.backward()
+
+    total = flops(forward_backward)
     model.zero_grad(set_to_none=True)
-    return float(counter.get_total_flops()) * x1.shape[0]
+    return total * x1.shape[0]
 
 
 def main() -> None:
@@ -128,16 +109,10 @@ def main() -> None:
 
     runner = torch.compile(model) if args.compile else model
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
-    for _ in range(args.warmup):
-        train_step(runner, opt, x1, y, autocast)
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.iters):
-        train_step(runner, opt, x1, y, autocast)
-    sync(device)
-    step_s = (time.perf_counter() - t0) / args.iters
+    ips = throughput(lambda: train_step(runner, opt, x1, y, autocast), args.batch, args.warmup, args.iters, device)
+    step_s = args.batch / ips
 
-    peak = matmul_peak(device, dtype, n=2048 if device.type == "cpu" else 8192)
+    peak = matmul_peak_gflops(n=2048 if device.type == "cpu" else 8192, device=device, dtype=dtype) * 1e9
     achieved = flops / step_s
     rows = [
         ("DiT-B/1 parameters", f"{b1_params / 1e6:.1f} M"),
