@@ -156,6 +156,18 @@ class TrainCfg:
             raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
 
 
+@dataclass(frozen=True)
+class FeatnetsCfg:
+    """The offline feature networks (`featnets` stage): a perceptual network (a training loss, used where LPIPS-VGG
+    weights are absent) and a judge (evaluation only), classifiers over the union of `sets`' labels."""
+
+    sets: tuple[str, ...]  # data.sets whose train splits (labels offset per set) the networks learn
+    perceptual: Literal["percep-vgg-v1"]  # keys of bench.featnets.FEATNETS
+    judge: Literal["judge-resnet-v1"]
+    train: TrainCfg
+    min_judge_accuracy: float = bound(ge=0.0, le=1.0)  # below it the stage warns: the judge's FD is weak evidence
+
+
 # --- autoencoders section (owned by the autoencoder models) ----------------------------------
 
 AutoencoderKind = Literal["ae", "dae", "vae", "sd-vae", "vmae"]  # the keys of autoencoders.REGISTRY
@@ -456,14 +468,18 @@ class Params:
     runtime: RuntimeCfg
     paths: PathsCfg
     data: DataCfg
+    featnets: FeatnetsCfg
     autoencoders: AutoencodersCfg
     diffusion: DiffusionCfg
 
     def check(self) -> None:
+        unknown = [s for s in self.featnets.sets if s not in self.data.sets]
+        if unknown:
+            raise ValueError(f"featnets.sets {unknown} are not in data.sets {sorted(self.data.sets)}")
         missing = [s for s in self.autoencoders.train_sets if s not in self.data.sets]
         if missing:
             raise ValueError(
-                f"autoencoders.train_sets {missing} are not in data.sets {sorted(self.data.sets)}: add them or drop them"
+                f"autoencoders.train_sets {missing} are not in data.sets {sorted(self.data.sets)}: add or drop them"
             )
         check_diffusion_refs(self)
 

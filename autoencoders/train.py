@@ -1,0 +1,162 @@
+"""The `train_ae@NAME` stage: train one autoencoder item of `autoencoders.names` with the shared loop.
+
+Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.names`); under
+`torchrun --nproc_per_node=G` it trains with DDP. Every item gets the same budget in steps
+(`autoencoders.train.steps`), split into the release's phases where the variant asks for them:
+
+1. pre-training at `resolution // pretrain_downscale` (VMAE: half resolution, masked);
+2. positional tables bilinearly resized to the full resolution (a no-op for convolutional models);
+3. fine-tuning at full resolution for the last `finetune_fraction` of the steps, decoder only
+   (the paper) or everything (`finetune: all`, what the release really did).
+
+Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png`
+(eval images over their reconstructions), per-phase checkpoints and dvclive curves, `params.json`,
+`meta.json` (wall time per phase, steps, device, library versions, perceptual network used).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import diffusers
+import timm
+import torch
+import torch.nn.functional as F
+from torchvision.utils import make_grid, save_image
+
+from autoencoders import build_autoencoder
+from autoencoders.base import Autoencoder
+from bench.config import Params, as_dict, load_params
+from bench.data import open_split, open_union
+from bench.dist import cleanup, setup
+from bench.featnets import load_perceptual
+from bench.log import get_logger, setup_logging
+from bench.loop import train
+from bench.outputs import StageRecord, atomic_path
+from bench.paths import run_dir
+
+log = get_logger(__name__)
+RECON_PER_SET = 8  # images per eval set in recon.png
+
+
+def resized(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, 3, H, W) in [-1, 1] -> (B, 3, size, size), antialiased (phase 1 sees smaller images, as the release)."""
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def phase_steps(total: int, finetune_fraction: float) -> tuple[int, int]:
+    """(pre-training steps, fine-tuning steps) summing to `total`."""
+    finetune = round(total * finetune_fraction)
+    return total - finetune, finetune
+
+
+def check_item(params: Params, name: str) -> None:
+    """Fail before any work on an unknown item or training set."""
+    cfg = params.autoencoders
+    if name not in cfg.variants:
+        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(cfg.variants)}")
+    missing = [s for s in cfg.train_sets if s not in params.data.sets]
+    if missing:
+        raise ValueError(f"autoencoders.train_sets {missing} are not in data.sets {sorted(params.data.sets)}")
+
+
+@torch.no_grad()
+def recon_grid(model: Autoencoder, params: Params, device: torch.device) -> torch.Tensor:
+    """Eval images (odd rows) over their reconstructions (even rows), RECON_PER_SET per training set; (3, H', W')."""
+    model.eval()
+    rows = []
+    for name in params.autoencoders.train_sets:
+        split = open_split(params.paths.data, name, "eval")
+        x = torch.stack([split[i]["image"] for i in range(min(RECON_PER_SET, len(split)))]).to(device)
+        rows += [x, model.decode(model.encode(x).mode()).clamp(-1, 1)]
+    return make_grid(torch.cat(rows).cpu() * 0.5 + 0.5, nrow=RECON_PER_SET, padding=1)
+
+
+def main(params: Params, name: str) -> None:
+    check_item(params, name)
+    dist = setup(params.runtime)
+    setup_logging(dist.rank)
+    cfg = params.autoencoders
+    variant = cfg.variants[name]
+    out = run_dir(params.paths, "train_ae", name)
+    record = StageRecord()
+
+    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual.to(dist.device)
+    res = params.data.resolution
+    model = build_autoencoder(name, cfg, perceptual, image_size=res // variant.phases.pretrain_downscale)
+    dataset = open_union(params.paths.data, cfg.train_sets, "train")
+    signature = {"variant": as_dict(variant), "arch": as_dict(cfg.arch(name)), "perceptual": perceptual.name}
+    pre_steps, ft_steps = phase_steps(cfg.train.steps, variant.phases.finetune_fraction)
+    seed = params.seed
+    wall = {}
+
+    # Phase 1: (masked) pre-training at reduced resolution.
+    size = res // variant.phases.pretrain_downscale
+    model.set_phase("pretrain")
+    result = train(
+        model,
+        lambda m, b, step: m.loss({**b, "image": resized(b["image"], size)}, step),
+        dataset,
+        dataclasses.replace(cfg.train_cfg(name), steps=pre_steps),
+        out / "phase1",
+        seed=seed,
+        dist=dist,
+        groups=lambda m: m.optim_groups(),
+        signature=signature,
+        desc=f"{name} phase 1 ({size}px)",
+    )
+    wall["phase1_s"] = result.wall_time_s
+    # Phase 2: positional tables to the full resolution (bilinear, as the release).
+    model.set_image_size(res)
+    # Phase 3: fine-tuning at full resolution.
+    if ft_steps:
+        model.set_phase("finetune_decoder" if variant.phases.finetune == "decoder" else "finetune_all")
+        ft_cfg = dataclasses.replace(
+            cfg.train_cfg(name), steps=ft_steps, lr=variant.phases.finetune_lr, warmup_steps=0
+        )
+        result = train(
+            model,
+            lambda m, b, step: m.loss(b, step),
+            dataset,
+            ft_cfg,
+            out / "phase3",
+            seed=seed + 1,
+            dist=dist,
+            groups=lambda m: m.optim_groups(),
+            signature=signature,
+            desc=f"{name} phase 3 ({res}px)",
+        )
+        wall["phase3_s"] = result.wall_time_s
+
+    if dist.is_main:
+        final = result.ema if result.ema is not None else result.model
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(final.state_dict(), tmp)
+        with atomic_path(out / "recon.png") as tmp:
+            save_image(recon_grid(final, params, dist.device), tmp, format="png")
+        record.write(
+            out,
+            {"seed": seed, "data": {"resolution": res}, "autoencoders": {"train_sets": cfg.train_sets,
+             "train": cfg.train, "arch": cfg.arch(name), "variant": variant}},  # fmt: skip
+            world_size=dist.world_size,
+            item=name,
+            kind=variant.kind,
+            steps={"phase1": pre_steps, "phase3": ft_steps},
+            train_wall_time_s=wall,
+            device=str(dist.device),
+            perceptual=perceptual.name,
+            parameters=sum(p.numel() for n, p in final.named_parameters() if not n.startswith("discriminator.")),
+            versions={"timm": timm.__version__, "diffusers": diffusers.__version__},
+            last_metrics=result.metrics,
+        )
+    cleanup()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m autoencoders.train NAME   (an item of autoencoders.names)")
+    main(load_params(), sys.argv[1])

@@ -1,0 +1,110 @@
+"""The `featnets` stage: train the suite's own perceptual network and judge on the dataset labels.
+
+Run: `python -m bench.train_featnets` (DVC stage `featnets`). Nothing can be downloaded here, so where
+LPIPS-VGG and Inception weights are absent the suite uses two classifiers of its own (see `bench.featnets`):
+the perceptual network (an autoencoder training loss) and the judge (evaluation only: FD, sFD, IS, precision,
+recall, all labelled `[judge]`). Both learn one label space: the union of `featnets.sets`' classes, each set's
+labels offset past the previous set's, so one judge scores every dataset.
+
+Writes `<runs>/featnets/`: `perceptual.pt`, `judge.pt` (identity, config and state dict), `metrics.json`
+(held-out accuracy of each network, overall and per set, and whether the judge reaches
+`featnets.min_judge_accuracy`), per-network checkpoints and dvclive curves, `params.json`, `meta.json`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from bench.config import Params, load_params
+from bench.data import open_split
+from bench.dist import cleanup, setup
+from bench.featnets import accuracy, build_featnet, classifier_loss, featnet_state
+from bench.log import get_logger, setup_logging
+from bench.loop import train
+from bench.outputs import StageRecord, atomic_path, write_json
+from bench.paths import run_dir
+
+log = get_logger(__name__)
+EVAL_BATCH = 256  # accuracy is batch-size independent; this only bounds memory
+
+
+class OffsetLabels(Dataset):
+    """A split whose labels are shifted by `offset`, so several sets share one label space."""
+
+    def __init__(self, split: Dataset, offset: int) -> None:
+        self.split, self.offset = split, offset
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = self.split[i]
+        return {"image": item["image"], "label": item["label"] + self.offset}
+
+
+def joint_splits(params: Params, split: str) -> tuple[dict[str, Dataset], int, list[str]]:
+    """Each set's split with offset labels, the total number of classes, and the joint label names."""
+    parts, names, offset = {}, [], 0
+    for name in params.featnets.sets:
+        s = open_split(params.paths.data, name, split)
+        labels = s.meta["label_names"]
+        if len(labels) < 2:
+            raise ValueError(f"featnets.sets: '{name}' has {len(labels)} label(s); a classifier needs at least 2")
+        parts[name] = OffsetLabels(s, offset)
+        names += [f"{name}:{label}" for label in labels]
+        offset += len(labels)
+    return parts, offset, names
+
+
+def flip_loss(model, batch, step):
+    """Cross-entropy with random horizontal flips (labels are flip-invariant; draws from the loop's seeded RNG)."""
+    flip = torch.rand(batch["image"].shape[0], device=batch["image"].device) < 0.5
+    image = torch.where(flip[:, None, None, None], batch["image"].flip(-1), batch["image"])
+    return classifier_loss(model, {**batch, "image": image}, step)
+
+
+def main(params: Params) -> None:
+    cfg = params.featnets
+    dist = setup(params.runtime)
+    setup_logging(dist.rank)
+    record = StageRecord()
+    out = run_dir(params.paths, "featnets")
+    train_parts, num_classes, label_names = joint_splits(params, "train")
+    eval_parts, _, _ = joint_splits(params, "eval")
+    train_set = ConcatDataset(list(train_parts.values()))
+
+    metrics = {}
+    for role, arch, seed in (("perceptual", cfg.perceptual, params.seed), ("judge", cfg.judge, params.seed + 1)):
+        model = build_featnet(arch, num_classes, params.data.resolution)
+        result = train(
+            model, flip_loss, train_set, cfg.train, out / role, seed=seed, dist=dist,
+            signature={"arch": arch, "classes": label_names}, desc=f"featnets {role}",
+        )  # fmt: skip
+        net = result.model.eval()
+        per_set = {
+            name: accuracy(net, DataLoader(part, batch_size=EVAL_BATCH)) for name, part in eval_parts.items()
+        }
+        overall = sum(per_set[n] * len(p) for n, p in eval_parts.items()) / sum(len(p) for p in eval_parts.values())
+        metrics[role] = {"network": arch, "eval_accuracy": overall, "eval_accuracy_per_set": per_set}
+        if dist.is_main:
+            with atomic_path(out / f"{role}.pt") as tmp:
+                torch.save(featnet_state(net.cpu()), tmp)
+    judge_acc = metrics["judge"]["eval_accuracy"]
+    metrics["judge"]["meets_min_accuracy"] = judge_acc >= cfg.min_judge_accuracy
+    if judge_acc < cfg.min_judge_accuracy:
+        log.warning(
+            "judge held-out accuracy %.3f < featnets.min_judge_accuracy %.2f: its FD/IS are weak evidence; "
+            "train longer (featnets.train.steps)", judge_acc, cfg.min_judge_accuracy,
+        )  # fmt: skip
+    if dist.is_main:
+        write_json(out / "metrics.json", metrics)
+        record.write(
+            out, {"seed": params.seed, "data": {"resolution": params.data.resolution}, "featnets": cfg},
+            world_size=dist.world_size, num_classes=num_classes, label_names=label_names,
+        )  # fmt: skip
+    cleanup()
+
+
+if __name__ == "__main__":
+    main(load_params())

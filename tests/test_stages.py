@@ -1,0 +1,61 @@
+"""Every stage's `main()` end to end on the tiny preset, in-process and in pipeline order (R26/R27 smoke)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from autoencoders import load_trained
+from autoencoders import train as train_ae
+from bench import data, train_featnets
+from bench.featnets import load_featnet, load_perceptual
+from bench.paths import run_dir
+from tests.conftest import tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    params = tiny_params(tmp_path_factory.mktemp("tiny"))
+    data.main(params)
+    train_featnets.main(params)
+    yield params
+    torch.set_num_threads(before)
+
+
+def test_featnets_writes_both_networks_and_accuracy(tiny):
+    out = run_dir(tiny.paths, "featnets")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"perceptual", "judge"}
+    assert 0.0 <= metrics["judge"]["eval_accuracy"] <= 1.0
+    assert set(metrics["judge"]["eval_accuracy_per_set"]) == {"shapes", "faces"}
+    assert load_featnet(out / "judge.pt").identity == "judge-resnet-v1"
+    assert load_perceptual(tiny.paths.weights, out / "perceptual.pt").name == "percep-own"
+
+
+@pytest.mark.parametrize("name", ["ae", "dae", "vae", "sd-vae", "vmae", "vmae-release"])
+def test_train_ae_item(tiny, name):
+    train_ae.main(tiny, name)
+    out = run_dir(tiny.paths, "train_ae", name)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["steps"]["phase1"] + meta["steps"]["phase3"] == tiny.autoencoders.train.steps
+    assert meta["perceptual"] == "percep-own" and (out / "recon.png").stat().st_size > 1000
+    model = load_trained(name, tiny.autoencoders, out / "model.pt", image_size=tiny.data.resolution)
+    x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
+    assert model.decode(model.encode(x).mode()).shape == x.shape
+    # A second run resumes the finished checkpoints instead of training again.
+    stamp = (out / "phase1" / "ckpt").stat().st_mtime_ns
+    train_ae.main(tiny, name)
+    assert (out / "phase1" / "ckpt").stat().st_mtime_ns == stamp
+
+
+def test_unknown_item_fails_before_work(tiny):
+    with pytest.raises(ValueError, match="unknown autoencoder item 'vqgan'"):
+        train_ae.main(tiny, "vqgan")
+    assert not Path(run_dir(tiny.paths, "train_ae", "vqgan")).exists()
