@@ -456,7 +456,58 @@ def check_diffusion_refs(params: Params) -> None:
 # --- end diffusion section -------------------------------------------------------------------
 
 
-# --- metrics section (owned by the metrics layer) --------------------------------------------
+# --- metrics section --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricsCfg:
+    """Evaluation settings shared by `reference`, `eval_ae` and `eval_gen` (one backend: torch-fidelity).
+
+    `inception`: "auto" adds Inception-v3 metrics (fid[inception], ...) when its weights are in `paths.weights` or
+    the torch hub cache, "required" fails when they are absent, "off" never uses them. The judge network
+    (`fd[judge]`, ...) is always used.
+    """
+
+    inception: Literal["auto", "required", "off"]
+    batch_size: int = bound(ge=1)
+    recon_images: int = bound(ge=0)  # eval images per set for reconstruction metrics; 0 = the whole eval split
+    noise_eps: tuple[float, ...]  # Fig. 6 perturbation ratios: z' = mu + eps * n * std_c
+    noise_seed: int = bound(ge=0)
+    is_splits: int = bound(ge=1)
+    kid_subsets: int = bound(ge=1)
+    kid_subset_size: int = bound(ge=2)
+    prc_neighborhood: int = bound(ge=1)
+    throughput_repeats: int = bound(ge=1)  # timed encode/decode calls for Table 2
+
+    def check(self) -> None:
+        if not self.noise_eps or any(e < 0 for e in self.noise_eps) or self.noise_eps[0] != 0.0:
+            raise ValueError(f"noise_eps must start at 0 (the clean rFID) and be >= 0, got {list(self.noise_eps)}")
+
+
+@dataclass(frozen=True)
+class CompressCfg:
+    """Perceptual compression (Figs 4, 7, 8): sigma^2 and rho over per-position latent features; see
+    `analysis.compression` for the definitions."""
+
+    sets: dict[str, Literal["object", "part"]]  # dataset -> mask level it measures (ADE20K / CelebAMask-HQ analogues)
+    images: int = bound(ge=1)  # eval images per set
+    min_pixels: int = bound(ge=1)  # latent positions a segment needs to count
+    kernel: Literal["gaussian", "cosine"]
+    bandwidth: float = bound(ge=0.0)  # Gaussian kernel width on standardised features; 0 = per-image median distance
+    reduce: Literal["sum", "mean"]  # over channels: mean makes raw (3*f*f channels) and latents comparable
+    raw_mode: Literal["unshuffle", "area"]  # the pixel reference on the latent grid
+    n_boot: int = bound(ge=1)
+    ci_level: float = bound(gt=0.0, lt=1.0)
+    kmeans_ks: tuple[int, ...]
+    kmeans_images: int = bound(ge=1)  # images per set drawn as k-means and PCA maps (Figs 4, 8)
+    kmeans_n_init: int = bound(ge=1)
+
+
+@dataclass(frozen=True)
+class AnalysisCfg:
+    compress: CompressCfg
+
+
 # --- end metrics section ---------------------------------------------------------------------
 
 
@@ -471,6 +522,8 @@ class Params:
     featnets: FeatnetsCfg
     autoencoders: AutoencodersCfg
     diffusion: DiffusionCfg
+    metrics: MetricsCfg
+    analysis: AnalysisCfg
 
     def check(self) -> None:
         unknown = [s for s in self.featnets.sets if s not in self.data.sets]
@@ -482,6 +535,9 @@ class Params:
                 f"autoencoders.train_sets {missing} are not in data.sets {sorted(self.data.sets)}: add or drop them"
             )
         check_diffusion_refs(self)
+        unknown = [s for s in self.analysis.compress.sets if s not in self.data.sets]
+        if unknown:
+            raise ValueError(f"analysis.compress.sets {unknown} are not in data.sets {sorted(self.data.sets)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import torch
 
 from autoencoders import load_trained
 from autoencoders import train as train_ae
-from bench import data, train_featnets
+from bench import data, reference, train_featnets
 from bench.featnets import load_featnet, load_perceptual
 from bench.paths import run_dir
 from tests.conftest import tiny_params
@@ -25,6 +25,7 @@ def tiny(tmp_path_factory):
     params = tiny_params(tmp_path_factory.mktemp("tiny"))
     data.main(params)
     train_featnets.main(params)
+    reference.main(params)
     yield params
     torch.set_num_threads(before)
 
@@ -59,3 +60,14 @@ def test_unknown_item_fails_before_work(tiny):
     with pytest.raises(ValueError, match="unknown autoencoder item 'vqgan'"):
         train_ae.main(tiny, "vqgan")
     assert not Path(run_dir(tiny.paths, "train_ae", "vqgan")).exists()
+
+
+def test_reference_statistics_per_split_and_extractor(tiny):
+    from bench.metrics import load_reference
+
+    judge = reference.suite_extractors(tiny.metrics, tiny.paths, torch.device("cpu"))["judge"]
+    for dataset in ("shapes", "faces"):
+        for split in ("train", "eval"):
+            ref = load_reference(reference.reference_path(tiny.paths, dataset, split, "judge"), judge.identity)
+            n = tiny.data.sets[dataset].num_train if split == "train" else tiny.data.sets[dataset].num_eval
+            assert ref.pool.shape[0] == n and ref.sigma.shape == (ref.mu.shape[0],) * 2
