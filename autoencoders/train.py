@@ -10,7 +10,7 @@ Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.nam
    (the paper) or everything (`finetune: all`, what the release really did).
 
 Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png`
-(eval images over their reconstructions), per-phase checkpoints and dvclive curves, `params.json`,
+(eval images over their reconstructions), `train/phase{1,3}/` checkpoints and dvclive curves, `params.json`,
 `meta.json` (wall time per phase, steps, device, library versions, perceptual network used).
 """
 
@@ -102,7 +102,7 @@ def main(params: Params, name: str) -> None:
         lambda m, b, step: m.loss({**b, "image": resized(b["image"], size)}, step),
         dataset,
         dataclasses.replace(cfg.train_cfg(name), steps=pre_steps),
-        out / "phase1",
+        out / "train" / "phase1",
         seed=seed,
         dist=dist,
         groups=lambda m: m.optim_groups(),
@@ -123,7 +123,7 @@ def main(params: Params, name: str) -> None:
             lambda m, b, step: m.loss(b, step),
             dataset,
             ft_cfg,
-            out / "phase3",
+            out / "train" / "phase3",
             seed=seed + 1,
             dist=dist,
             groups=lambda m: m.optim_groups(),

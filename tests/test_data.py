@@ -79,6 +79,8 @@ def only_set(raw: dict, name: str, entry: dict) -> dict:
     """`raw` with data.sets = {name: entry}, and the sections that name datasets pointed at it."""
     raw["data"]["sets"] = {name: entry}
     raw["autoencoders"]["train_sets"] = [name]
+    raw["featnets"]["sets"] = [name]
+    raw["analysis"]["compress"]["sets"] = {}
     raw["diffusion"]["items"] = {k: [] for k in raw["diffusion"]["items"]}
     return raw
 

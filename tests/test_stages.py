@@ -51,9 +51,9 @@ def test_train_ae_item(tiny, name):
     x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
     assert model.decode(model.encode(x).mode()).shape == x.shape
     # A second run resumes the finished checkpoints instead of training again.
-    stamp = (out / "phase1" / "ckpt").stat().st_mtime_ns
+    stamp = (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns
     train_ae.main(tiny, name)
-    assert (out / "phase1" / "ckpt").stat().st_mtime_ns == stamp
+    assert (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns == stamp
 
 
 def test_unknown_item_fails_before_work(tiny):

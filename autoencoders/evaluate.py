@@ -1,0 +1,222 @@
+"""The `eval_ae@NAME` stage: reconstruction quality (Table 1), latent-noise robustness (Fig. 6) and efficiency
+(Table 2) of one trained autoencoder item.
+
+Run: `python -m autoencoders.evaluate NAME` (DVC fans it out over `autoencoders.names`; one process, on
+`runtime.device`). It evaluates on the eval split of *every* set in `data.sets`, not only the training sets: the
+paper scores ImageNet val, and the embedded default trains on all its sets, so every set is in-distribution there;
+a set left out of `autoencoders.train_sets` is then scored as a transfer set. Per set, the first
+`metrics.recon_images` eval images (0 = all) are encoded to the posterior mean and:
+
+- Table 1: L1, MSE, PSNR, SSIM, the perceptual distance (`lpips[vgg]` where local VGG16 weights exist, else the
+  suite's own `percep[own]`) and rFD per evaluation extractor (`rfd[judge]`, `rfid[inception]` where Inception is
+  local) against the eval split's reference statistics (`bench.reference`; they cover the whole split, so with
+  `recon_images` below the split size the rFD compares a subset with the full split);
+- Fig. 6: the same metrics after z' = mu + eps * n * std_c for each eps in `metrics.noise_eps` (see
+  `autoencoders.robustness`; the eps = 0 row is the Table 1 row, computed once);
+- Table 2: parameters and fp32 MiB of what encode + decode read, GFLOPs per image (encode + decode, counted on the
+  meta device) at 256 px and at the native resolution, training wall time (sum of the train_ae phases), and
+  encode / decode throughput on this device. The 256-px GFLOPs use the *current* params architecture; the
+  paper-scale numbers (SD3 layout, 12 + 12 ViT) come from the paper-imagenet preset or `benchmarks/ae_bench.py`.
+
+Writes `<runs>/eval_ae/NAME/`: `metrics.json`, `examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
+first 8 eval images and clean reconstructions, uint8 (K, H, W, 3)), `noise_curve/<SET>.csv` (the Fig. 6 rows, for
+`dvc plots`), `params.json` and `meta.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from torch_fidelity.version import __version__ as torch_fidelity_version
+
+from autoencoders import InferenceOnly, build_autoencoder, load_trained
+from autoencoders.robustness import latent_std, noise_sweep
+from bench.config import Params, load_params
+from bench.data import open_split
+from bench.dist import setup
+from bench.efficiency import autoencoder_size, encode_decode_gflops, host_note, throughput
+from bench.featnets import load_perceptual
+from bench.log import get_logger, setup_logging
+from bench.metrics import load_reference
+from bench.outputs import StageRecord, atomic_path, write_json
+from bench.paths import run_dir
+from bench.reference import reference_path, suite_extractors
+
+log = get_logger(__name__)
+PAPER_SIZE = 256  # Table 2 reports GFLOPs at the paper's 256 px, whatever the pipeline's resolution
+EXAMPLES_PER_SET = 8  # images per set in examples.npz (the report's reconstruction figure)
+GFLOP_KEYS = ("encode", "decode", "total")
+
+
+def check_item(params: Params, name: str) -> tuple[Path, dict]:
+    """Fail before any work on an unknown item or an untrained one.
+
+    Returns:
+        The trained weights' path and the train_ae stage's meta.json (for the training wall time).
+    """
+    if name not in params.autoencoders.variants:
+        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(params.autoencoders.variants)}")
+    trained = run_dir(params.paths, "train_ae", name)
+    for path in (trained / "model.pt", trained / "meta.json"):
+        if not path.is_file():
+            raise FileNotFoundError(f"'{path}' not found: train the item first with `dvc repro train_ae@{name}`")
+    return trained / "model.pt", json.loads((trained / "meta.json").read_text())
+
+
+def reference_paths(params: Params, extractors: dict) -> dict[str, dict[str, Path]]:
+    """The eval-split reference statistics of every set and extractor, checked to exist (set -> name -> path)."""
+    paths = {s: {e: reference_path(params.paths, s, "eval", e) for e in extractors} for s in params.data.sets}
+    missing = [str(p) for per_set in paths.values() for p in per_set.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"no reference statistics at {missing}: compute them with `dvc repro reference`")
+    return paths
+
+
+def eval_loader(params: Params, dataset: str) -> DataLoader:
+    """The first `metrics.recon_images` eval images of `dataset` (0 = all), in order, `metrics.batch_size` a batch."""
+    split = open_split(params.paths.data, dataset, "eval")
+    n = len(split) if params.metrics.recon_images == 0 else min(params.metrics.recon_images, len(split))
+    return DataLoader(Subset(split, range(n)), batch_size=params.metrics.batch_size, shuffle=False)
+
+
+def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.device, train_meta: dict) -> dict:
+    """Table 2 of one item.
+
+    Args:
+        params: all params (architecture, resolution, throughput repeats).
+        name: the item.
+        model: the trained autoencoder, eval mode, on `device`.
+        x: (B, 3, H, W) images in [-1, 1] on `device`, the throughput batch.
+        device: where throughput is timed.
+        train_meta: the train_ae stage's meta.json.
+
+    Returns:
+        {"params_m", "size_mib", "gflops_256": {"encode", "decode", "total"}, "gflops_native": {...},
+        "train_wall_time_s", "encode_img_s", "decode_img_s", "device"}.
+    """
+    res = params.data.resolution
+    size = autoencoder_size(model, res)
+    gflops = {}
+    for key, px in (("gflops_256", PAPER_SIZE), ("gflops_native", res)):
+        with torch.device("meta"):  # counting needs shapes only: a twin with no values, no compute
+            twin = build_autoencoder(name, params.autoencoders, InferenceOnly(), image_size=px)
+        counts = encode_decode_gflops(twin, px)
+        gflops[key] = {k: counts[k] for k in GFLOP_KEYS}
+
+    @torch.no_grad()
+    def encode() -> torch.Tensor:
+        return model.encode(x).mode()
+
+    z = encode()
+
+    @torch.no_grad()
+    def decode() -> torch.Tensor:
+        return model.decode(z)
+
+    repeats = params.metrics.throughput_repeats
+    return {
+        "params_m": size["params"] / 1e6,
+        "size_mib": size["mib"],
+        **gflops,
+        "train_wall_time_s": float(sum(train_meta["train_wall_time_s"].values())),
+        "encode_img_s": throughput(encode, len(x), repeats=repeats, device=device),
+        "decode_img_s": throughput(decode, len(x), repeats=repeats, device=device),
+        "device": host_note(device),
+    }
+
+
+def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
+    """One noise-curve CSV (columns eps, then the metric keys) for `dvc plots`."""
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(params: Params, name: str) -> None:
+    model_path, train_meta = check_item(params, name)
+    dist = setup(params.runtime)
+    if dist.world_size > 1:
+        raise ValueError("eval_ae runs in one process: start it with `python -m autoencoders.evaluate NAME`")
+    setup_logging(dist.rank)
+    record, device, cfg = StageRecord(), dist.device, params.metrics
+    extractors = suite_extractors(cfg, params.paths, device)
+    identities = {e: extractor.identity for e, extractor in extractors.items()}
+    ref_paths = reference_paths(params, extractors)
+    model = load_trained(name, params.autoencoders, model_path, image_size=params.data.resolution).to(device)
+    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual.to(device)
+    out = run_dir(params.paths, "eval_ae", name)
+
+    reconstruction, curves, stds, examples = {}, {}, {}, {}
+    for dataset in params.data.sets:
+        refs = {e: load_reference(p, identities[e]) for e, p in ref_paths[dataset].items()}
+        std_c = latent_std(model, eval_loader(params, dataset), device)  # first pass: the noise scale
+        result = noise_sweep(
+            model,
+            eval_loader(params, dataset),
+            std_c=std_c,
+            eps=cfg.noise_eps,
+            noise_seed=cfg.noise_seed,
+            perceptual=perceptual,
+            extractors=extractors,
+            references=refs,
+            device=device,
+            keep=EXAMPLES_PER_SET,
+            desc=f"eval_ae {name} {dataset}",
+        )
+        clean = {k: v for k, v in result.rows[0].items() if k != "eps"}  # eps = 0: the clean reconstruction
+        reconstruction[dataset] = {**clean, "n_images": result.n_images}
+        curves[dataset], stds[dataset] = result.rows, std_c.tolist()
+        examples[f"{dataset}/images"], examples[f"{dataset}/recons"] = result.images, result.recons
+        log.info("%s on %s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in reconstruction[dataset].items()))
+
+    first = next(iter(eval_loader(params, next(iter(params.data.sets)))))["image"].to(device)
+    versions = {"torch": torch.__version__, "torch-fidelity": torch_fidelity_version}
+    metrics = {
+        "item": name,
+        "kind": params.autoencoders.variants[name].kind,
+        "perceptual": perceptual.name,
+        "extractors": identities,
+        "versions": versions,
+        "reconstruction": reconstruction,
+        "noise_curve": curves,
+        "latent_std": stds,
+        "efficiency": efficiency(params, name, model, first, device, train_meta),
+    }
+    with atomic_path(out / "examples.npz") as tmp, tmp.open("wb") as f:
+        np.savez(f, **examples)
+    for dataset, rows in curves.items():
+        write_curve(out / "noise_curve" / f"{dataset}.csv", rows)
+    write_json(out / "metrics.json", metrics)
+    record.write(
+        out,
+        {
+            "runtime": params.runtime,
+            "data": {"resolution": params.data.resolution, "sets": sorted(params.data.sets)},
+            "autoencoders": {"arch": params.autoencoders.arch(name), "variant": params.autoencoders.variants[name]},
+            "metrics": {
+                k: getattr(cfg, k)
+                for k in ("inception", "batch_size", "recon_images", "noise_eps", "noise_seed", "throughput_repeats")
+            },
+        },
+        item=name,
+        device=str(device),
+        timing_host=metrics["efficiency"]["device"],
+        extractors=identities,
+        perceptual=perceptual.name,
+        versions=versions,
+        n_images={s: r["n_images"] for s, r in reconstruction.items()},
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m autoencoders.evaluate NAME   (an item of autoencoders.names)")
+    main(load_params(), sys.argv[1])
