@@ -1,0 +1,93 @@
+"""The `compress_raw` stage: the raw-pixel reference of the perceptual-compression measures (Fig. 7's "raw image").
+
+Run: `python -m analysis.compress_raw` (one DVC stage, no autoencoder). Exactly as `compress@NAME`, but the
+features are the raw eval images on the autoencoders' latent grid: `raw_features(image, h, w,
+mode=analysis.compress.raw_mode)` ("unshuffle": each cell's f x f x 3 pixels, nothing discarded; "area": the
+block mean), standardised per channel the same way. The grid factor f is the autoencoders' downsampling, read
+from their architecture blocks (conv: 2 ** (len(block_out_channels) - 1); ViT: patch_size), which must agree
+so that every item and this reference share one grid. See `analysis.latent_features` for the shared choices.
+
+Writes `<runs>/compress_raw/`: `metrics.json`, `per_image.npz`, `maps.npz` (PCA of the raw patches),
+`params.json`, `meta.json`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from analysis.compression import raw_features
+from analysis.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
+from bench.config import AutoencodersCfg, Params, load_params
+from bench.log import get_logger, setup_logging
+from bench.outputs import StageRecord
+from bench.paths import run_dir
+
+log = get_logger(__name__)
+
+
+def grid_factor(cfg: AutoencodersCfg, resolution: int) -> int:
+    """The downsampling factor f shared by every autoencoder family.
+
+    Raises:
+        ValueError: the conv and ViT families downsample differently, or f does not divide the resolution.
+    """
+    conv = 2 ** (len(cfg.conv.block_out_channels) - 1)
+    if conv != cfg.vit.patch_size:
+        raise ValueError(
+            f"autoencoders.conv downsamples by {conv} (2 ** (len(block_out_channels) - 1)) but autoencoders.vit."
+            f"patch_size is {cfg.vit.patch_size}: the raw reference needs one latent grid, so make them equal"
+        )
+    if resolution % conv:
+        raise ValueError(f"data.resolution {resolution} is not a multiple of the autoencoders' downsampling {conv}")
+    return conv
+
+
+def raw_featurise(side: int, mode: str):
+    """Images -> raw-pixel features on the side x side grid.
+
+    Returns:
+        A function (B, 3, H, W) in [-1, 1] -> (B, side, side, 3·f·f) ("unshuffle") or (B, side, side, 3) ("area").
+    """
+
+    def featurise(x: torch.Tensor) -> np.ndarray:
+        return np.stack([raw_features(img, side, side, mode) for img in x.double().numpy()])
+
+    return featurise
+
+
+def main(params: Params) -> None:
+    cfg = params.analysis.compress
+    splits = open_masked_sets(params.paths.data, cfg)
+    setup_logging()
+    record = StageRecord()
+    factor = grid_factor(params.autoencoders, params.data.resolution)
+    side = params.data.resolution // factor
+    check_grid(side, cfg)
+
+    metrics, per_image, maps = measure_sets(splits, cfg, raw_featurise(side, cfg.raw_mode), side, params.seed, "raw")
+    out = run_dir(params.paths, "compress_raw")
+    write_outputs(out, metrics, per_image, maps)
+    for dataset, m in metrics.items():
+        log.info("raw %s (%s): sigma2 %.4g rho %.4g", dataset, m["level"], m["sigma2"], m["rho"])
+    record.write(
+        out,
+        {
+            "seed": params.seed,
+            "data": {"resolution": params.data.resolution},
+            "autoencoders": {
+                "conv": {"block_out_channels": params.autoencoders.conv.block_out_channels},
+                "vit": {"patch_size": params.autoencoders.vit.patch_size},
+            },
+            "analysis": {"compress": cfg},
+        },
+        item="raw",
+        features=f"raw pixels on the latent grid, raw_features(mode={cfg.raw_mode!r})",
+        downsample=factor,
+        grid=[side, side],
+        **record_extras(splits),
+    )
+
+
+if __name__ == "__main__":
+    main(load_params())

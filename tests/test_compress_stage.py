@@ -1,0 +1,131 @@
+"""The `compress@NAME` and `compress_raw` stages end to end on the tiny preset (one conv and one ViT item)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from analysis import compress, compress_raw
+from analysis.latent_features import grid_labels
+from autoencoders import train as train_ae
+from bench import data, train_featnets
+from bench.config import parse_params
+from bench.outputs import write_json, write_npy
+from bench.paths import run_dir
+from tests.conftest import tiny_params, tiny_raw
+
+pytestmark = pytest.mark.slow
+ITEMS = ("ae", "vmae")  # one item of each architecture family
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    params = tiny_params(tmp_path_factory.mktemp("compress"))
+    data.main(params)
+    train_featnets.main(params)
+    for name in ITEMS:
+        train_ae.main(params, name)
+        compress.main(params, name)
+    compress_raw.main(params)
+    yield params
+    torch.set_num_threads(before)
+
+
+def read(folder):
+    metrics = json.loads((folder / "metrics.json").read_text())
+    with np.load(folder / "maps.npz") as z:
+        maps = {k: z[k] for k in z.files}
+    with np.load(folder / "per_image.npz") as z:
+        per_image = {k: z[k] for k in z.files}
+    return metrics, maps, per_image
+
+
+def check_outputs(params, folder, channels):
+    cfg = params.analysis.compress
+    side = params.data.resolution // 8
+    metrics, maps, per_image = read(folder)
+    assert list(metrics) == list(cfg.sets)
+    for name, level in cfg.sets.items():
+        m = metrics[name]
+        assert m["level"] == level and m["n_images"] == cfg.images and m["grid"] == [side, side]
+        assert m["channels"] == channels and 1 <= m["n_rho"] <= m["n_images"]
+        for key in ("sigma2", "rho"):
+            lo, hi = m[f"{key}_ci"]
+            assert np.isfinite([m[key], lo, hi]).all() and m[key] > 0
+            assert lo <= m[key] <= hi
+        assert np.nanmean(per_image[f"{name}/rho"]) == pytest.approx(m["rho"])
+        assert per_image[f"{name}/sigma2"].shape == (cfg.images,) and per_image[f"{name}/std"].shape == (channels,)
+        k = cfg.kmeans_images
+        res = params.data.resolution
+        assert maps[f"{name}/images"].shape == (k, res, res, 3) and maps[f"{name}/images"].dtype == np.uint8
+        assert maps[f"{name}/masks"].shape == (k, side, side)
+        for n_clusters in cfg.kmeans_ks:
+            km = maps[f"{name}/kmeans{n_clusters}"]
+            assert km.shape == (k, side, side) and km.dtype == np.int64
+            assert km.min() == 0 and km.max() < n_clusters
+        pca = maps[f"{name}/pca"]
+        assert pca.shape == (k, side, side, 3) and pca.min() >= 0.0 and pca.max() <= 1.0
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["unlabelled_ids"] == {name: [] for name in cfg.sets}  # embedded sets: every id is a segment
+
+
+@pytest.mark.parametrize("name", ITEMS)
+def test_compress_outputs(tiny, name):
+    latent_channels = tiny.autoencoders.arch(name).latent_channels
+    check_outputs(tiny, run_dir(tiny.paths, "compress", name), latent_channels)
+    assert json.loads((run_dir(tiny.paths, "compress", name) / "meta.json").read_text())["item"] == name
+
+
+def test_raw_outputs(tiny):
+    channels = 3 * 8 * 8 if tiny.analysis.compress.raw_mode == "unshuffle" else 3
+    check_outputs(tiny, run_dir(tiny.paths, "compress_raw"), channels)
+
+
+def test_compress_is_deterministic(tiny):
+    folder = run_dir(tiny.paths, "compress", "ae")
+    text = (folder / "metrics.json").read_text()
+    _, maps, _ = read(folder)
+    compress.main(tiny, "ae")
+    assert (folder / "metrics.json").read_text() == text
+    _, again, _ = read(folder)
+    assert all(np.array_equal(maps[k], again[k]) for k in maps) and maps.keys() == again.keys()
+
+
+def test_missing_model_names_the_stage(tiny):
+    with pytest.raises(FileNotFoundError, match=r"dvc repro train_ae@vae"):
+        compress.main(tiny, "vae")
+
+
+def test_set_without_masks_fails_before_work(tmp_path):
+    raw = tiny_raw(tmp_path)
+    raw["data"]["sets"]["inet"] = {"kind": "imagenet", "root": "unused", "num_train": 0, "num_eval": 0}
+    raw["analysis"]["compress"]["sets"] = {"inet": "object"}
+    params = parse_params(raw)
+    root = tmp_path / raw["paths"]["data"] / "inet"  # an ImageNet-like split: images and labels, no masks
+    write_json(root / "meta.json", {"kind": "imagenet", "resolution": 32, "mask_level": None, "mask_names": []})
+    write_npy(root / "eval" / "images.npy", np.zeros((2, 32, 32, 3), np.uint8))
+    write_npy(root / "eval" / "labels.npy", np.zeros(2, np.int64))
+    for stage in (lambda: compress.main(params, "ae"), lambda: compress_raw.main(params)):
+        with pytest.raises(ValueError, match=r"'inet'.*no segmentation masks.*choose a set with masks"):
+            stage()
+    assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
+
+
+def test_raw_grid_needs_one_downsampling(tmp_path):
+    params = tiny_params(tmp_path, autoencoders={"vit": {"patch_size": 4}})
+    with pytest.raises(ValueError, match="patch_size is 4"):
+        compress_raw.grid_factor(params.autoencoders, params.data.resolution)
+    assert compress_raw.grid_factor(tiny_params(tmp_path).autoencoders, 32) == 8
+
+
+def test_unlabelled_ids_become_minus_one():
+    masks = np.zeros((1, 8, 8), np.uint8)
+    masks[0, :, 4:] = 3
+    labels = grid_labels(masks, 2, unlabelled=(0,))
+    assert labels.dtype == np.int64 and labels.tolist() == [[[-1, 3], [-1, 3]]]
+    assert grid_labels(masks, 2, unlabelled=()).tolist() == [[[0, 3], [0, 3]]]
