@@ -1,0 +1,300 @@
+"""Shared layout of the paper's tables: metric registry (direction, precision, labels), best/second marks, writers.
+
+Import only; the `table_*` stage modules build a DataFrame each and hand it to `write_table`.
+
+Column convention: every table's columns are tuples ending in (source, label). `source` is "paper" (the authors'
+published value: Inception-v3 FIDs, LPIPS-VGG, ImageNet-1K / CelebA-HQ at 256 px) or "this run". `label` is the
+metric name *with its extractor* as the stage wrote it (`rfd[judge]`, `percep[own]`; the paper's `rFID[inception]`),
+then an arrow giving its direction (↑ higher is better, ↓ lower is better). A judge FD is never labelled FID: the
+two sit side by side under their own names, and only their orderings are comparable. Paper and run columns of one
+metric are interleaved so that each comparison reads left to right. Rows without a paper counterpart hold NaN there.
+
+Marks, as in the paper: in each column (within each group of the first index level when rows are grouped, e.g. per
+dataset in Table 1), the best value is bold and the second best underlined, after rounding to the printed precision.
+Tied values share a mark and "second" is the next distinct value (Table 3's caption marks the best *values*). A
+column with fewer than two values is not marked.
+
+Files (`write_table`), each written atomically:
+- `.md`: GitHub markdown, **bold** / <u>underline</u>, NaN as "–".
+- `.tex`: booktabs tabular via pandas' Styler, \\textbf / \\underline, NaN as "--".
+- `.csv`: tidy long form, one line per table cell: the index levels, the column levels, `value` (full precision),
+  `higher_better`, and `mark` ("best" / "second" / ""), so the numbers stay numeric for any later analysis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paper
+from bench.outputs import atomic_path
+
+PAPER, RUN = "paper", "this run"
+UP, DOWN = "↑", "↓"
+PAPER_DATASETS = {
+    "imagenet": "ImageNet-1K",
+    "celebahq": "CelebA-HQ",
+    "ade20k": "ADE20K",
+    "celebamaskhq": "CelebAMask-HQ",
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric family: its direction, printed decimals, the paper's column and this run's candidate columns.
+
+    `run` lists the stage-output column names in order of preference (Inception before the judge, LPIPS-VGG
+    before the own perceptual network: the preference of `analysis.results.metric_column`).
+    """
+
+    higher_better: bool
+    decimals: int
+    paper: str | None  # the paper's header, with its extractor; None where the paper reports no such column
+    paper_key: str | None  # key in analysis.paper.TABLE1..4
+    run: tuple[str, ...]
+
+
+METRICS = {
+    "l1": Metric(False, 4, "L1", "l1", ("l1[0-1]",)),
+    "mse": Metric(False, 4, "MSE", "mse", ("mse[0-1]",)),
+    "psnr": Metric(True, 2, "PSNR", "psnr", ("psnr",)),
+    "ssim": Metric(True, 3, "SSIM", "ssim", ("ssim",)),
+    "perceptual": Metric(False, 3, "LPIPS[vgg]", "lpips", ("lpips[vgg]", "percep[own]")),
+    "rfd": Metric(False, 2, "rFID[inception]", "rfid", ("rfid[inception]", "rfd[judge]")),
+    "fd": Metric(False, 2, "gFID[inception]", "gfid", ("fid[inception]", "fd[judge]")),
+    "sfd": Metric(False, 2, "sFID[inception]", "sfid", ("sfid[inception]", "sfd[judge]")),
+    "is": Metric(True, 1, "IS[inception]", "is", ("is[inception]", "is[judge]")),
+    "precision": Metric(True, 3, "Prec[inception]", "precision", ("precision[inception]", "precision[judge]")),
+    "recall": Metric(True, 3, "Rec[inception]", "recall", ("recall[inception]", "recall[judge]")),
+    "size": Metric(False, 1, "size[MB]", "size_mb", ("size[MiB]",)),
+    "gflops": Metric(False, 1, "GFLOPs[256px]", "gflops", ("GFLOPs[256px]",)),
+    "train_time": Metric(False, 1, "train[h]", "train_hours", ("train[min]",)),
+    "encode": Metric(True, 1, None, None, ("encode[img/s]",)),
+    "decode": Metric(True, 1, None, None, ("decode[img/s]",)),
+}
+_BY_NAME = {name: m for m in METRICS.values() for name in (m.paper, *m.run) if name}
+
+
+def analogue_sets(set_kinds: Mapping[str, str], paper_dataset: str) -> list[str]:
+    """Our datasets (in params order) that stand in for `paper_dataset` ("imagenet", "celebahq"), by their kind."""
+    return [name for name, kind in set_kinds.items() if paper.ANALOGUE.get(kind) == paper_dataset]
+
+
+def analogue_note(set_kinds: Mapping[str, str]) -> str:
+    """Which of our datasets stands in for which paper dataset, as one line (datasets with an analogue only)."""
+    pairs = [(n, PAPER_DATASETS[paper.ANALOGUE[k]]) for n, k in set_kinds.items() if k in paper.ANALOGUE]
+    return "; ".join(f"`{n}` stands in for {p}" for n, p in pairs)
+
+
+def label(name: str, metric: Metric) -> str:
+    """Header text: the metric name with its extractor, then its direction arrow."""
+    return f"{name} {UP if metric.higher_better else DOWN}"
+
+
+def metric_of(header: str) -> Metric | None:
+    """The Metric behind a header made by `label` (None for an unregistered column)."""
+    return _BY_NAME.get(header.rsplit(" ", 1)[0])
+
+
+def run_column(frame: pd.DataFrame, family: str) -> str:
+    """The stage-output column this run reports for `family` (the first of `METRICS[family].run` present).
+
+    Raises:
+        ValueError: the stage outputs hold none of the candidate columns.
+    """
+    for name in METRICS[family].run:
+        if name in frame.columns:
+            return name
+    raise ValueError(f"stage outputs hold none of {list(METRICS[family].run)}: re-run the stage that writes them")
+
+
+def metric_block(
+    run: pd.DataFrame, columns: Mapping[str, str], items: Sequence[str], paper_rows: Mapping[str, Mapping[str, float]]
+) -> pd.DataFrame:
+    """Interleaved paper / this-run columns for some metric families, one row per item.
+
+    Args:
+        run: this run's values indexed by item, with stage-output column names.
+        columns: family -> this run's column name (from `run_column`), in table order.
+        items: the rows, in order; items absent from `run` get NaN.
+        paper_rows: item -> {paper key: value}; empty where the paper has no counterpart (NaN then).
+
+    Returns:
+        DataFrame indexed by item with columns (source, label).
+    """
+    data: dict[tuple[str, str], list[float]] = {}
+    for family, name in columns.items():
+        m = METRICS[family]
+        if m.paper is not None:
+            data[(PAPER, label(m.paper, m))] = [paper_rows.get(i, {}).get(m.paper_key, math.nan) for i in items]
+        values = run[name] if name in run.columns else pd.Series(dtype=float)
+        data[(RUN, label(name, m))] = [float(values.get(i, math.nan)) for i in items]
+    frame = pd.DataFrame(data, index=pd.Index(list(items), name="model"))
+    frame.columns = pd.MultiIndex.from_tuples(list(data), names=["source", "metric"])
+    return frame
+
+
+def marks(frame: pd.DataFrame) -> pd.DataFrame:
+    """The mark of each cell: "best", "second" or "" (see the module docstring for the rule)."""
+    out = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    groups = frame.index.get_level_values(0) if frame.index.nlevels > 1 else pd.Index([0] * len(frame))
+    for j, col in enumerate(frame.columns):
+        m = metric_of(col[-1] if isinstance(col, tuple) else col)
+        if m is None:
+            continue
+        for group in groups.unique():
+            rows = [i for i, g in enumerate(groups) if g == group]
+            shown = pd.to_numeric(frame.iloc[rows, j], errors="coerce").round(m.decimals)
+            if shown.notna().sum() < 2:
+                continue
+            ranked = sorted(shown.dropna().unique(), reverse=m.higher_better)
+            for mark, value in zip(("best", "second"), ranked, strict=False):
+                for r, v in zip(rows, shown, strict=True):
+                    if v == value:
+                        out.iat[r, j] = mark
+    return out
+
+
+def _text(value: float, header: str, missing: str) -> str:
+    if pd.isna(value):
+        return missing
+    m = metric_of(header)
+    return f"{value:,.{m.decimals if m else 3}f}"
+
+
+def display(
+    frame: pd.DataFrame, style: str, mark: bool = True, percent_row: tuple[str, str] | None = None
+) -> pd.DataFrame:
+    """The table as strings for `style` "md" or "tex": numbers at their precision, marks applied.
+
+    Args:
+        percent_row: (row, ratio row): append the ratio row's value to `row`'s cells as " (x%)", as the paper's
+            Table 2 does, and drop the ratio row.
+    """
+    bold, under, missing = (
+        ("**{}**", "<u>{}</u>", "–") if style == "md" else (r"\textbf{{{}}}", r"\underline{{{}}}", "--")
+    )
+    ranks = marks(frame) if mark else pd.DataFrame("", index=frame.index, columns=frame.columns)
+    shown = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for j, col in enumerate(frame.columns):
+        header = col[-1] if isinstance(col, tuple) else col
+        for i in range(len(frame)):
+            text = _text(frame.iat[i, j], header, missing)
+            rank = ranks.iat[i, j]
+            shown.iat[i, j] = bold.format(text) if rank == "best" else under.format(text) if rank == "second" else text
+    if percent_row is not None:
+        row, ratio = percent_row
+        pct = r"\%" if style == "tex" else "%"
+        for col in frame.columns:
+            value = frame.at[ratio, col]
+            if pd.notna(value) and pd.notna(frame.at[row, col]):
+                shown.at[row, col] = f"{shown.at[row, col]} ({value:.1f}{pct})"
+        shown = shown.drop(index=ratio)
+    return shown
+
+
+def _flat(key) -> str:
+    """A column tuple as one header cell: "<groups> · <source>: <label>"."""
+    parts = list(key) if isinstance(key, tuple) else [key]
+    head = f"{parts[-2]}: {parts[-1]}" if len(parts) >= 2 else str(parts[-1])
+    return " · ".join([*map(str, parts[:-2]), head])
+
+
+def to_markdown(frame: pd.DataFrame, caption: str, notes: Iterable[str], **kw) -> str:
+    shown = display(frame, "md", **kw)
+    names = [n or "" for n in shown.index.names]
+    header = [*names, *(_flat(c) for c in shown.columns)]
+    lines = [f"**{caption}**", "", *(f"- {n}" for n in notes), "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join([":--"] * len(names) + ["--:"] * shown.shape[1]) + "|")
+    for key, row in shown.iterrows():
+        keys = list(key) if isinstance(key, tuple) else [key]
+        lines.append("| " + " | ".join([*map(str, keys), *row.tolist()]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", UP: r"$\uparrow$", DOWN: r"$\downarrow$",
+        "≈": r"$\approx$", "·": r"$\cdot$", "–": "--"}  # fmt: skip
+
+
+def tex_escape(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def to_latex(frame: pd.DataFrame, caption: str, **kw) -> str:
+    shown = display(frame, "tex", **kw)
+    shown.index = _escape_index(shown.index)
+    shown.columns = _escape_index(shown.columns)
+    return shown.style.to_latex(
+        hrules=True,
+        caption=tex_escape(caption),
+        column_format="l" * shown.index.nlevels + "r" * shown.shape[1],
+        multicol_align="c",
+        multirow_align="naive",  # plain text: needs no \usepackage{multirow}
+        position_float="centering",
+    )
+
+
+def _escape_index(index: pd.Index) -> pd.Index:
+    names = [tex_escape(n) if n else n for n in index.names]
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples([tuple(tex_escape(p) for p in t) for t in index], names=names)
+    return pd.Index([tex_escape(v) for v in index], name=names[0])
+
+
+def to_tidy(frame: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
+    """One line per cell: index levels, column levels, value, higher_better, mark."""
+    ranks = marks(frame) if mark else pd.DataFrame("", index=frame.index, columns=frame.columns)
+    index_names = [n or f"row{k}" for k, n in enumerate(frame.index.names)]
+    column_names = [n or f"column{k}" for k, n in enumerate(frame.columns.names)]
+    rows = []
+    for i, key in enumerate(frame.index):
+        keys = key if isinstance(key, tuple) else (key,)
+        for j, col in enumerate(frame.columns):
+            cols = col if isinstance(col, tuple) else (col,)
+            m = metric_of(cols[-1])
+            cells = dict(zip(index_names, keys, strict=True)) | dict(zip(column_names, cols, strict=True))
+            higher = None if m is None else m.higher_better
+            rows.append(cells | {"value": frame.iat[i, j], "higher_better": higher, "mark": ranks.iat[i, j]})
+    return pd.DataFrame(rows)
+
+
+def write_table(
+    frame: pd.DataFrame,
+    out_dir: str | Path,
+    name: str,
+    caption: str,
+    notes: Iterable[str] = (),
+    mark: bool = True,
+    percent_row: tuple[str, str] | None = None,
+) -> list[Path]:
+    """Write `<out_dir>/<name>.{csv,md,tex}` atomically.
+
+    Args:
+        frame: a table as built by a `make_table_*` function (numbers; columns ending in (source, label)).
+        caption: one line saying what the table is, including which paper dataset each of ours stands in for.
+        notes: lines printed under the caption in .md (extractors, units, devices).
+        mark: mark best / second best per column (the paper does in Tables 1, 3 and 4, not in Table 2).
+        percent_row: see `display`.
+
+    Returns:
+        The three paths written.
+    """
+    notes = list(notes)
+    out = Path(out_dir)
+    texts = {
+        "md": to_markdown(frame, caption, notes, mark=mark, percent_row=percent_row),
+        "tex": to_latex(frame, caption, mark=mark, percent_row=percent_row),
+        "csv": to_tidy(frame, mark=mark).to_csv(index=False),
+    }
+    paths = []
+    for suffix, text in texts.items():
+        path = out / f"{name}.{suffix}"
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths

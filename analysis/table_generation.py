@@ -1,0 +1,85 @@
+"""Table 3: generation quality of a DiT on each autoencoder's latents, on the ImageNet-1K and CelebA-HQ analogues.
+
+Run: `python -m analysis.table_generation` (DVC stage `table_generation`). Reads `runs/eval_gen/NAME/metrics.json`
+through `analysis.results` and writes `<results>/tables/table3_generation.{csv,md,tex}`.
+
+Columns as in the paper: gFD, sFD, IS, precision, recall on each dataset standing in for ImageNet-1K and gFD, sFD
+on each standing in for CelebA-HQ (`paper.ANALOGUE` by dataset kind), the paper's Inception values beside this
+run's. This run's FD/sFD/IS/PRC are Inception's only where Inception was local, else the judge's (`fd[judge]`,
+...): only their orderings compare with the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paper, results, table_format
+from bench.config import Params, load_params
+from bench.log import get_logger, setup_logging
+from bench.paths import tables_dir
+
+NAME = "table3_generation"
+FAMILIES = {  # paper dataset -> the metric families the paper's Table 3 reports on it
+    "imagenet": ("fd", "sfd", "is", "precision", "recall"),
+    "celebahq": ("fd", "sfd"),
+}
+log = get_logger(__name__)
+
+
+def dataset_header(dataset: str, analogue: str) -> str:
+    return f"{dataset} (≈ {table_format.PAPER_DATASETS[analogue]})"
+
+
+def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Table 3 with the paper's values beside this run's.
+
+    Args:
+        runs: the runs folder (`paths.runs`).
+        items: the pipeline's autoencoder items; rows are the paper's five (NaN for one not run).
+        set_kinds: dataset name -> kind (`data.sets`); datasets standing in for ImageNet-1K or CelebA-HQ that
+            eval_gen evaluated become column groups, in params order.
+
+    Returns:
+        Rows: model labels; columns (dataset header, source, metric label).
+    """
+    frame = results.generation(runs, [i for i in paper.MAIN if i in items])
+    blocks = {}
+    for dataset, kind in set_kinds.items():
+        analogue = paper.ANALOGUE.get(kind)
+        rows = frame[frame["dataset"] == dataset].set_index("item")
+        if analogue not in FAMILIES or rows.empty:
+            continue
+        columns = {family: table_format.run_column(rows, family) for family in FAMILIES[analogue]}
+        block = table_format.metric_block(rows, columns, paper.MAIN, paper.TABLE3[analogue])
+        blocks[dataset_header(dataset, analogue)] = block.rename(index=paper.LABELS)
+    if not blocks:
+        raise ValueError(
+            f"eval_gen outputs hold no dataset standing in for ImageNet-1K or CelebA-HQ among {list(set_kinds)}: "
+            "re-run `dvc repro eval_gen`"
+        )
+    return pd.concat(blocks, axis=1, names=["dataset", "source", "metric"])
+
+
+def main(params: Params) -> None:
+    setup_logging()
+    set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
+    table = make_table_generation(params.paths.runs, params.autoencoders.names, set_kinds)
+    notes = [
+        table_format.analogue_note(set_kinds) + ".",
+        "Paper: 50k samples at 256 px, Inception-v3 features (gFID, sFID, IS, precision, recall), DiT-B/1. "
+        f"This run: {params.diffusion.sample.num_images} samples per dataset at {params.data.resolution} px, "
+        f"{params.diffusion.model.size}.",
+        "A `[judge]` metric uses the suite's own evaluation network, not Inception: compare orderings, not values.",
+        "Bold: best; underlined: second best (per column, at the printed precision).",
+    ]
+    paths = table_format.write_table(
+        table, tables_dir(params.paths), NAME, "Table 3. Generation quality across autoencoders", notes
+    )
+    log.info("wrote %s", ", ".join(map(str, paths)))
+
+
+if __name__ == "__main__":
+    main(load_params())

@@ -1,0 +1,74 @@
+"""Table 1: reconstruction quality of the five autoencoders (L1, MSE, PSNR, SSIM, perceptual, rFD), per dataset.
+
+Run: `python -m analysis.table_recon` (DVC stage `table_recon`). Reads `runs/eval_ae/NAME/metrics.json` through
+`analysis.results` and writes `<results>/tables/table1_recon.{csv,md,tex}` (layout: `analysis.table_format`).
+
+The paper's Table 1 (ImageNet-1K val, 256 px, LPIPS-VGG, Inception rFID) sits beside the rows of the dataset
+that stands in for ImageNet-1K (`paper.ANALOGUE` by dataset kind); other datasets have no paper column values.
+This run's perceptual column is LPIPS-VGG where its weights were local, else the suite's own perceptual network
+(`percep[own]`); its FD is Inception's only where Inception was local, else the judge's (`rfd[judge]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import paper, results, table_format
+from bench.config import Params, load_params
+from bench.log import get_logger, setup_logging
+from bench.paths import tables_dir
+
+FAMILIES = ("l1", "mse", "psnr", "ssim", "perceptual", "rfd")  # the paper's column order
+NAME = "table1_recon"
+log = get_logger(__name__)
+
+
+def make_table_recon(runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str]) -> pd.DataFrame:
+    """Table 1 with the paper's values beside this run's.
+
+    Args:
+        runs: the runs folder (`paths.runs`).
+        items: the pipeline's autoencoder items (`autoencoders.names`); rows are the paper's five, and one not
+            run has NaN for this run.
+        set_kinds: dataset name -> kind (`data.sets`), in params order; fixes the row order and the analogue.
+
+    Returns:
+        Rows (dataset, model), columns (source, metric label); numbers as stage outputs hold them.
+    """
+    frame = results.reconstruction(runs, [i for i in paper.MAIN if i in items])
+    columns = {family: table_format.run_column(frame, family) for family in FAMILIES}
+    blocks = {}
+    for dataset, kind in set_kinds.items():
+        rows = frame[frame["dataset"] == dataset].set_index("item")
+        if rows.empty:
+            continue
+        paper_rows = paper.TABLE1 if paper.ANALOGUE.get(kind) == "imagenet" else {}
+        block = table_format.metric_block(rows, columns, paper.MAIN, paper_rows)
+        blocks[dataset] = block.rename(index=paper.LABELS)
+    if not blocks:
+        raise ValueError(f"eval_ae outputs hold none of the datasets {list(set_kinds)}: re-run `dvc repro eval_ae`")
+    return pd.concat(blocks, names=["dataset", "model"])
+
+
+def main(params: Params) -> None:
+    setup_logging()
+    set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
+    table = make_table_recon(params.paths.runs, params.autoencoders.names, set_kinds)
+    notes = [
+        table_format.analogue_note(set_kinds) + "; the paper's values appear on the ImageNet-1K analogue's rows.",
+        f"Paper: ImageNet-1K val at 256 px. This run: each dataset's eval split at {params.data.resolution} px.",
+        "Extractors are in the headers: a `[judge]` FD is the suite's own evaluation network, not Inception; "
+        "compare its ordering with the paper's rFID, never its magnitude. `[0-1]`: images scaled to [0, 1].",
+        "Bold: best; underlined: second best (per column and dataset, at the printed precision).",
+    ]
+    paths = table_format.write_table(
+        table, tables_dir(params.paths), NAME, "Table 1. Reconstruction quality across autoencoders", notes
+    )
+    log.info("wrote %s", ", ".join(map(str, paths)))
+
+
+if __name__ == "__main__":
+    main(load_params())
