@@ -1,0 +1,106 @@
+"""Fig. 7: perceptual compression of each autoencoder: compression degree sigma^2 against disentanglement rho.
+
+Run: `python -m analysis.fig_compression` (DVC stage `fig_compression`). Reads `runs/compress/NAME/metrics.json`
+and the raw-pixel reference `runs/compress_raw/metrics.json` and writes `<results>/figures/compression.{png,pdf}`:
+one panel per `analysis.compress.sets` entry ((a) object level, (b) part level), each autoencoder a point with its
+bootstrap CIs as error bars, raw pixels a grey cross with guide lines (sigma^2 left of it = compression; rho above
+1 = semantics kept), and the ideal corner (low sigma^2, high rho) marked with an arrow, as in the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from analysis import results, style
+from bench.config import Params, load_params
+from bench.outputs import save_figure
+from bench.paths import figures_dir
+
+NAME = "compression"
+PANEL_LETTERS = "abcdefgh"
+MARGIN = 0.25  # of the data range on each side: leaves an empty band along the edges for the "ideal" arrow
+
+
+def _mark_ideal(ax: Axes) -> None:
+    """Arrow to the panel's upper-left corner, the ideal autoencoder's low sigma^2 and high rho. The axes margins
+    (MARGIN of the data range on each side) keep a band along the top and left edges free of points, so the
+    annotation lives there and never hides one."""
+    ax.annotate(
+        "ideal autoencoder (low σ², high ρ)",
+        xy=(0.012, 0.988),
+        xytext=(0.09, 0.935),
+        xycoords="axes fraction",
+        textcoords="axes fraction",
+        ha="left",
+        va="center",
+        fontsize=8,
+        color="0.25",
+        arrowprops={"arrowstyle": "-|>", "color": "0.35", "lw": 1.2, "shrinkA": 1, "shrinkB": 0},
+    )
+
+
+def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, str]) -> Figure:
+    """sigma^2 (x) vs rho (y) per autoencoder, one panel per compression set.
+
+    Args:
+        runs: the stage-output root (`paths.runs`).
+        items: autoencoder items (compress@ITEM must exist); compress_raw must exist too.
+        levels: compression set -> mask level ("object" | "part"), `analysis.compress.sets`.
+
+    Returns:
+        The figure: one axes per set, x = sigma^2, y = rho, error bars = the stage's bootstrap CIs.
+    """
+    frame = results.compression(runs, items, with_raw=True)
+    fig = Figure(figsize=(4.8 * len(levels), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(levels), squeeze=False)[0]
+    for letter, ax, (dataset, level) in zip(PANEL_LETTERS, axes, levels.items(), strict=False):
+        panel = frame[frame["dataset"] == dataset].set_index("item")
+        if panel.empty:
+            raise ValueError(f"no compression results for set '{dataset}': is it in analysis.compress.sets?")
+        for item in [*items, "raw"]:
+            row = panel.loc[item]
+            xerr = [[row.sigma2 - row.sigma2_lo], [row.sigma2_hi - row.sigma2]]  # (2, 1): below, above
+            yerr = [[row.rho - row.rho_lo], [row.rho_hi - row.rho]]
+            ax.errorbar(
+                row.sigma2,
+                row.rho,
+                xerr=np.clip(xerr, 0, None),
+                yerr=np.clip(yerr, 0, None),
+                fmt=style.marker(item),
+                ms=11 if item == "vmae" else 8,
+                color=style.colour(item),
+                ecolor=style.colour(item),
+                elinewidth=1,
+                capsize=3,
+                label=style.label(item),
+                zorder=3,
+            )
+        raw = panel.loc["raw"]
+        ax.axvline(raw.sigma2, color=style.colour("raw"), ls=":", lw=1, zorder=1)
+        ax.axhline(1.0, color="0.6", ls="--", lw=0.8, zorder=1)
+        ax.margins(MARGIN)
+        _mark_ideal(ax)
+        ax.set_xlabel("compression degree σ²  (lower = stronger)")
+        ax.set_ylabel("semantic disentanglement ρ = u_intra / u_inter")
+        ax.set_title(f"({letter}) {style.level_title(dataset, level)}", fontsize=10)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right center", frameon=False)
+    fig.suptitle("Fig. 7: perceptual compression (dotted: raw-pixel σ²; dashed: ρ = 1)")
+    return fig
+
+
+def main(params: Params) -> None:
+    items = style.figure_items(params.autoencoders.names)
+    fig = make_fig_compression(params.paths.runs, items, params.analysis.compress.sets)
+    out = figures_dir(params.paths)
+    save_figure(fig, out / f"{NAME}.png")
+    save_figure(fig, out / f"{NAME}.pdf")
+
+
+if __name__ == "__main__":
+    main(load_params())
