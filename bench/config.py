@@ -504,8 +504,16 @@ class CompressCfg:
 
 
 @dataclass(frozen=True)
+class PaperCheckCfg:
+    """Tolerances of `results/paper_check.md`: when a measured ratio counts as the paper's."""
+
+    ratio_tolerance: float = bound(gt=0.0, lt=1.0)  # relative: |ours / paper - 1| <= this holds (Table 2 ratios)
+
+
+@dataclass(frozen=True)
 class AnalysisCfg:
     compress: CompressCfg
+    paper_check: PaperCheckCfg
 
 
 # --- end metrics section ---------------------------------------------------------------------
