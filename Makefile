@@ -24,6 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 repro: env
 	$(VENV)/bin/dvc repro
+	$(PY) -m analysis.readme
 
 test: env
 	$(PY) -m pytest -q

@@ -81,3 +81,25 @@ def test_tiny_pipeline_end_to_end(tmp_path):
         for dataset in sets:
             assert (runs / "sample" / item / dataset / "samples.npy").is_file()
     assert (project / "results" / "figures" / "dataset_samples.png").is_file()
+    assert (project / "results" / "paper_check.md").is_file()
+    shown = dvc(project, "metrics", "show")
+    assert "runs/featnets/metrics.json" in shown and "runs/eval_ae/vmae/metrics.json" in shown, shown
+    execute_notebooks(project)
+
+
+def execute_notebooks(project: Path) -> None:
+    """Run every notebook top to bottom against the tiny run's outputs (the README's figures, redrawn)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["LDMAE_PARAMS"] = str(project / "params.yaml")
+    try:
+        for path in sorted((project / "notebooks").glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(
+                nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+            ).execute()
+            images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+            assert images, f"{path.name} drew nothing"
+    finally:
+        del os.environ["LDMAE_PARAMS"]

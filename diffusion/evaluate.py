@@ -1,0 +1,205 @@
+"""The `eval_gen@NAME` stage: generation metrics (gFD/sFD/IS/KID/precision/recall) of autoencoder item NAME's DiTs.
+
+Run: `python -m diffusion.evaluate NAME` (DVC fans it out over `diffusion.items`). For each dataset of
+`diffusion.items.NAME`, the images of `<runs>/sample/NAME/<dataset>/samples.npy` go through every evaluation
+extractor in use (`bench.reference.suite_extractors`: the judge always, Inception-v3 when `metrics.inception` allows
+it and its weights are local) and are compared with the dataset's TRAIN-split reference statistics
+(`<runs>/reference/<dataset>/train.<extractor>.npz`; ADM's reference batches are training images too). A reference
+made by another network or other weights is refused (`bench.metrics.load_reference`).
+
+Writes `<runs>/eval_gen/NAME/`:
+- `metrics.json`: {"extractors": {name: identity}, <dataset>: {"fd[judge]", "sfd[judge]", "is[judge]",
+  "is_std[judge]", "kid[judge]", "kid_std[judge]", "precision[judge]", "recall[judge]", ["fid[inception]", ...],
+  "n_samples", "reference": "train"}}; only {"extractors": ...} for an item without generation datasets;
+- `params.json`, `meta.json` (torch-fidelity version, extractor identities, the KID subset size used per dataset).
+
+Estimators (`metrics` params, seeded with `seed`): IS over `is_splits` splits; KID over `kid_subsets` random
+subsets of min(kid_subset_size, n_samples, reference size) features per side (a smaller subset keeps the MMD^2
+estimate unbiased, only its variance grows: torch-fidelity refuses subsets larger than either set); improved
+precision/recall with k = `prc_neighborhood`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch_fidelity.version import __version__ as tf_version
+from tqdm import tqdm
+
+from bench.config import MetricsCfg, Params, PathsCfg, load_params
+from bench.features import extract_features
+from bench.log import get_logger, setup_logging
+from bench.metrics import Reference, compute_generation_metrics, load_reference
+from bench.outputs import StageRecord, write_json
+from bench.paths import run_dir
+from bench.reference import reference_path, suite_extractors
+from diffusion.extract import check_item
+from diffusion.sample import SAMPLES_FILE
+
+log = get_logger(__name__)
+REFERENCE_SPLIT = "train"  # generation is judged against training images (ADM's reference batches)
+
+
+def samples_path(paths: PathsCfg, name: str, dataset: str) -> Path:
+    """`<runs>/sample/NAME/<dataset>/samples.npy`, the sample stage's output."""
+    return run_dir(paths, "sample", name) / dataset / SAMPLES_FILE
+
+
+def open_samples(path: Path, name: str) -> np.ndarray:
+    """Memory-map the generated images.
+
+    Returns:
+        uint8 (N, H, W, 3), read lazily (paper-scale sets are tens of GB).
+
+    Raises:
+        FileNotFoundError: the sample stage has not run for this item.
+        ValueError: the file is not a uint8 (N, H, W, 3) image array.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no generated images at {path}: run `dvc repro sample@{name}` first")
+    images = np.load(path, mmap_mode="r")
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+        raise ValueError(
+            f"{path} holds {images.dtype} {images.shape}, not uint8 (N, H, W, 3) images: "
+            f"re-run `dvc repro sample@{name}`"
+        )
+    return images
+
+
+def open_references(paths: PathsCfg, dataset: str, extractors: dict) -> dict[str, Reference]:
+    """The dataset's train-split reference per extractor, each checked against the extractor's identity.
+
+    Raises:
+        FileNotFoundError: the reference stage has not written a file for this dataset and extractor.
+        ValueError: the file was made by another network or other weights (`load_reference`).
+    """
+    refs = {}
+    for ext_name, extractor in extractors.items():
+        path = reference_path(paths, dataset, REFERENCE_SPLIT, ext_name)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no {ext_name} reference statistics for {dataset} at {path}: run `dvc repro reference` first"
+            )
+        refs[ext_name] = load_reference(path, extractor.identity)
+    return refs
+
+
+def check_counts(n_samples: int, n_reference: int, cfg: MetricsCfg, dataset: str) -> None:
+    """Fail before any feature extraction when the sets are too small for the estimator settings.
+
+    IS needs one sample per split at least; the k-NN manifolds of precision/recall need more than k points on each
+    side (which also gives FD and KID the >= 2 points they need, since k >= 1).
+    """
+    if n_samples < cfg.is_splits:
+        raise ValueError(
+            f"{dataset}: {n_samples} samples cannot fill metrics.is_splits = {cfg.is_splits} IS splits: lower "
+            "metrics.is_splits or raise diffusion.sample.num_images"
+        )
+    if n_samples <= cfg.prc_neighborhood:
+        raise ValueError(
+            f"{dataset}: precision/recall with metrics.prc_neighborhood = {cfg.prc_neighborhood} need more than "
+            f"{cfg.prc_neighborhood} samples, got {n_samples}: lower metrics.prc_neighborhood or raise "
+            "diffusion.sample.num_images"
+        )
+    if n_reference <= cfg.prc_neighborhood:
+        raise ValueError(
+            f"{dataset}: precision/recall with metrics.prc_neighborhood = {cfg.prc_neighborhood} need more than "
+            f"{cfg.prc_neighborhood} reference images, the train split has {n_reference}: lower "
+            f"metrics.prc_neighborhood or raise data.sets.{dataset}.num_train"
+        )
+
+
+def sample_batches(images: np.ndarray, batch_size: int, desc: str) -> Iterator[torch.Tensor]:
+    """uint8 (B, 3, H, W) batches of (N, H, W, 3) images, in order, with a progress bar."""
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch"):
+        batch = np.array(images[start : start + batch_size])  # a writable copy of this slice of the memory map
+        yield torch.from_numpy(batch).permute(0, 3, 1, 2)
+
+
+def evaluate_samples(
+    images: np.ndarray, refs: dict[str, Reference], extractors: dict, cfg: MetricsCfg, seed: int, desc: str
+) -> tuple[dict[str, float], int]:
+    """All generation metrics of one sample set under every extractor.
+
+    Args:
+        images: uint8 (N, H, W, 3) generated images.
+        refs: extractor name -> its reference statistics (`open_references`).
+        extractors: extractor name -> extractor (`suite_extractors`).
+        cfg: the metrics settings (estimators, batch size).
+        seed: seeds KID subsets and the IS shuffle.
+        desc: progress bar label.
+
+    Returns:
+        (labelled metrics of every extractor, e.g. {"fd[judge]": ..., "fid[inception]": ...}, KID subset size used).
+    """
+    n_ref = min(len(ref.pool) for ref in refs.values())
+    kid_size = min(cfg.kid_subset_size, len(images), n_ref)
+    values: dict[str, float] = {}
+    for ext_name, extractor in extractors.items():
+        fake = extract_features(extractor, sample_batches(images, cfg.batch_size, f"{desc} {ext_name}"))
+        values |= compute_generation_metrics(
+            refs[ext_name],
+            fake,
+            is_splits=cfg.is_splits,
+            kid_subsets=cfg.kid_subsets,
+            kid_subset_size=kid_size,
+            prc_neighborhood=cfg.prc_neighborhood,
+            seed=seed,
+        )
+    return values, kid_size
+
+
+def main(params: Params, name: str) -> None:
+    check_item(params, name)
+    setup_logging(0)
+    # The device rule of the reference stage, so samples and references see the same numerics.
+    device = torch.device("cuda" if torch.cuda.is_available() and params.runtime.device != "cpu" else "cpu")
+    record = StageRecord()
+    cfg, datasets = params.metrics, params.diffusion.items[name]
+    extractors = suite_extractors(cfg, params.paths, device)
+
+    # Every input is checked before the first feature is extracted: a missing file fails in seconds, not hours.
+    inputs = {}
+    for dataset in datasets:
+        images = open_samples(samples_path(params.paths, name, dataset), name)
+        refs = open_references(params.paths, dataset, extractors)
+        check_counts(len(images), min(len(r.pool) for r in refs.values()), cfg, dataset)
+        inputs[dataset] = images, refs
+
+    identities = {ext_name: extractor.identity for ext_name, extractor in extractors.items()}
+    metrics: dict = {"extractors": identities}
+    used = {}
+    for dataset, (images, refs) in inputs.items():
+        values, kid_size = evaluate_samples(images, refs, extractors, cfg, params.seed, f"eval_gen {name}/{dataset}")
+        metrics[dataset] = {**values, "n_samples": len(images), "reference": REFERENCE_SPLIT}
+        n_ref = min(len(r.pool) for r in refs.values())
+        used[dataset] = {"n_samples": len(images), "n_reference": n_ref, "kid_subset_size": kid_size}
+        log.info("%s/%s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+
+    out = run_dir(params.paths, "eval_gen", name)
+    write_json(out / "metrics.json", metrics)
+    estimators = ("inception", "batch_size", "is_splits", "kid_subsets", "kid_subset_size", "prc_neighborhood")
+    record.write(
+        out,
+        {
+            "seed": params.seed,
+            "runtime": {"device": params.runtime.device},
+            "metrics": {k: getattr(cfg, k) for k in estimators},
+            "diffusion": {"items": {name: list(datasets)}},
+        },
+        item=name,
+        device=str(device),
+        torch_fidelity=tf_version,
+        extractors=identities,
+        datasets=used,
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m diffusion.evaluate NAME   (an item of diffusion.items)")
+    main(load_params(), sys.argv[1])
