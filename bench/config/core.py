@@ -1,0 +1,145 @@
+"""Params sections of the shared harness: runtime, paths, data (and its generators), training, featnets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bench.config.fields import bound
+
+DatasetKind = Literal["shapes", "faces", "imagenet", "celebahq", "ade20k", "celebamaskhq"]
+EMBEDDED_KINDS = ("shapes", "faces")
+
+
+@dataclass(frozen=True)
+class PathsCfg:
+    """Repo-relative folders shared by code and `dvc.yaml` (`${paths.*}`)."""
+
+    data: str  # data-stage output: one folder per dataset, with train/ and eval/ splits
+    runs: str  # per-stage, per-item outputs (checkpoints, metrics)
+    results: str  # tables and figures of the report stage
+    weights: str  # optional local pretrained weights (Inception, VGG for LPIPS); may be absent
+
+
+@dataclass(frozen=True)
+class DatasetCfg:
+    """One dataset the data stage materialises.
+
+    `root` is a local folder for the real kinds (ImageNet, CelebA-HQ, ADE20K, CelebAMask-HQ) and
+    empty for the embedded kinds, which are generated. `num_train`/`num_eval` are the split sizes;
+    for real sets 0 means "every image found".
+    """
+
+    kind: DatasetKind
+    root: str
+    num_train: int = bound(ge=0)
+    num_eval: int = bound(ge=0)
+
+    def check(self) -> None:
+        if self.kind in EMBEDDED_KINDS:
+            if self.root:
+                raise ValueError(f"root must be empty for the embedded kind '{self.kind}' (it is generated)")
+            if self.num_train < 1 or self.num_eval < 1:
+                raise ValueError("embedded datasets need num_train >= 1 and num_eval >= 1")
+        elif not self.root:
+            raise ValueError(f"kind '{self.kind}' reads a local folder: set root to it (e.g. data/real/{self.kind})")
+
+
+@dataclass(frozen=True)
+class ShapesCfg:
+    """Generator of the embedded `shapes` set (the ImageNet / ADE20K analogue)."""
+
+    num_classes: int = bound(ge=2, le=12)
+    min_objects: int = bound(ge=1)
+    max_objects: int = bound(ge=1)
+    min_scale: float = bound(gt=0.0, le=1.0)  # object size as a fraction of the image side
+    max_scale: float = bound(gt=0.0, le=1.0)
+
+    def check(self) -> None:
+        if self.min_objects > self.max_objects:
+            raise ValueError(f"min_objects ({self.min_objects}) must be <= max_objects ({self.max_objects})")
+        if self.min_scale > self.max_scale:
+            raise ValueError(f"min_scale ({self.min_scale}) must be <= max_scale ({self.max_scale})")
+
+
+@dataclass(frozen=True)
+class FacesCfg:
+    """Generator of the embedded `faces` set (the CelebA-HQ / CelebAMask-HQ analogue)."""
+
+    max_yaw: float = bound(ge=0.0, le=0.5)  # head turn: the nose moves off-centre by up to this x face width
+    max_roll_deg: float = bound(ge=0.0, le=45.0)
+    min_size: float = bound(gt=0.0, le=1.0)  # face height (chin to top of forehead) / image side
+    max_size: float = bound(gt=0.0, le=1.0)
+
+    def check(self) -> None:
+        if self.min_size > self.max_size:
+            raise ValueError(f"min_size ({self.min_size}) must be <= max_size ({self.max_size})")
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    """The data stage: which datasets, at which resolution, with which generator settings."""
+
+    resolution: Literal[32, 64, 128, 256]
+    sets: dict[str, DatasetCfg]
+    shapes: ShapesCfg
+    faces: FacesCfg
+    preview_count: int = bound(ge=1, le=64)  # images per set in the dataset-samples figure
+
+    def check(self) -> None:
+        if not self.sets:
+            raise ValueError("name at least one dataset under data.sets")
+
+
+@dataclass(frozen=True)
+class RuntimeCfg:
+    """Where and how processes run; applied by `bench.dist.setup`, never at import."""
+
+    device: Literal["auto", "cpu", "cuda"]  # auto = CUDA when visible, else CPU
+    tf32: bool
+    cudnn_benchmark: bool
+    cpu_threads: int = bound(ge=0)  # 0 keeps torch's default
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """What `bench.loop.train` needs: optimiser, schedule, budget, precision, checkpointing.
+
+    Shared by every autoencoder (same budget in steps) and by DiT; the learning rate of each
+    autoencoder variant is set per variant and substituted into its copy of this section.
+    """
+
+    steps: int = bound(ge=1)
+    batch_size: int = bound(ge=1)  # global batch, split across DDP ranks
+    grad_accum: int = bound(ge=1)
+    lr: float = bound(gt=0.0)
+    lr_schedule: Literal["constant", "cosine"]
+    warmup_steps: int = bound(ge=0)
+    weight_decay: float = bound(ge=0.0)
+    betas: tuple[float, ...]
+    grad_clip: float = bound(ge=0.0)  # 0 disables clipping
+    ema_decay: float = bound(ge=0.0, lt=1.0)  # 0 disables EMA
+    precision: Literal["fp32", "bf16"]  # bf16 autocast applies on CUDA only; CPU runs fp32
+    ckpt_every: int = bound(ge=1)
+    log_every: int = bound(ge=1)
+    num_workers: int = bound(ge=0)
+
+    def check(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be <= steps ({self.steps})")
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+
+
+@dataclass(frozen=True)
+class FeatnetsCfg:
+    """The offline feature networks (`featnets` stage): a perceptual network (a training loss, used where LPIPS-VGG
+    weights are absent) and a judge (evaluation only), classifiers over the union of `sets`' labels."""
+
+    sets: tuple[str, ...]  # data.sets whose train splits (labels offset per set) the networks learn
+    perceptual: Literal["percep-vgg-v1"]  # keys of bench.featnets.FEATNETS
+    judge: Literal["judge-resnet-v1"]
+    train: TrainCfg
+    min_judge_accuracy: float = bound(ge=0.0, le=1.0)  # below it the stage warns: the judge's FD is weak evidence

@@ -1,0 +1,65 @@
+"""Params sections `metrics` and `analysis`: evaluation backends and the report's measures and tolerances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bench.config.fields import bound
+
+
+@dataclass(frozen=True)
+class MetricsCfg:
+    """Evaluation settings shared by `reference`, `eval_ae` and `eval_gen` (one backend: torch-fidelity).
+
+    `inception`: "auto" adds Inception-v3 metrics (fid[inception], ...) when its weights are in `paths.weights` or
+    the torch hub cache, "required" fails when they are absent, "off" never uses them. The judge network
+    (`fd[judge]`, ...) is always used.
+    """
+
+    inception: Literal["auto", "required", "off"]
+    batch_size: int = bound(ge=1)
+    recon_images: int = bound(ge=0)  # eval images per set for reconstruction metrics; 0 = the whole eval split
+    noise_eps: tuple[float, ...]  # Fig. 6 perturbation ratios: z' = mu + eps * n * std_c
+    noise_seed: int = bound(ge=0)
+    is_splits: int = bound(ge=1)
+    kid_subsets: int = bound(ge=1)
+    kid_subset_size: int = bound(ge=2)
+    prc_neighborhood: int = bound(ge=1)
+    throughput_repeats: int = bound(ge=1)  # timed encode/decode calls for Table 2
+
+    def check(self) -> None:
+        if not self.noise_eps or any(e < 0 for e in self.noise_eps) or self.noise_eps[0] != 0.0:
+            raise ValueError(f"noise_eps must start at 0 (the clean rFID) and be >= 0, got {list(self.noise_eps)}")
+
+
+@dataclass(frozen=True)
+class CompressCfg:
+    """Perceptual compression (Figs 4, 7, 8): sigma^2 and rho over per-position latent features; see
+    `analysis.compression` for the definitions."""
+
+    sets: dict[str, Literal["object", "part"]]  # dataset -> mask level it measures (ADE20K / CelebAMask-HQ analogues)
+    images: int = bound(ge=1)  # eval images per set
+    min_pixels: int = bound(ge=1)  # latent positions a segment needs to count
+    kernel: Literal["gaussian", "cosine"]
+    bandwidth: float = bound(ge=0.0)  # Gaussian kernel width on standardised features; 0 = per-image median distance
+    reduce: Literal["sum", "mean"]  # over channels: mean makes raw (3*f*f channels) and latents comparable
+    raw_mode: Literal["unshuffle", "area"]  # the pixel reference on the latent grid
+    n_boot: int = bound(ge=1)
+    ci_level: float = bound(gt=0.0, lt=1.0)
+    kmeans_ks: tuple[int, ...]
+    kmeans_images: int = bound(ge=1)  # images per set drawn as k-means and PCA maps (Figs 4, 8)
+    kmeans_n_init: int = bound(ge=1)
+
+
+@dataclass(frozen=True)
+class PaperCheckCfg:
+    """Tolerances of `results/paper_check.md`: when a measured ratio counts as the paper's."""
+
+    ratio_tolerance: float = bound(gt=0.0, lt=1.0)  # relative: |ours / paper - 1| <= this holds (Table 2 ratios)
+
+
+@dataclass(frozen=True)
+class AnalysisCfg:
+    compress: CompressCfg
+    paper_check: PaperCheckCfg
