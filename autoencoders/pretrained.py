@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from safetensors.torch import load_file
 
 from autoencoders.conv import ConvAutoencoder
 from autoencoders.vmae import VMAE
+from bench.ckpt import load_checkpoint
 from bench.config import ConvArchCfg
 from bench.layers import resize_pos_embed
 
@@ -41,23 +41,14 @@ DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_m
 
 
 def safe_torch_load(path: str | Path) -> object:
-    """`torch.load` with `weights_only=True`, allow-listing `argparse.Namespace` only.
+    """`bench.ckpt.load_checkpoint` (weights_only=True) with `argparse.Namespace` allow-listed: the release's
+    checkpoints carry their `args` as a Namespace. Anything else beyond tensors and containers is refused.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the pickle needs anything beyond tensors, containers and Namespace (e.g. code to run).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint '{path}' not found: place the file there (nothing is downloaded)")
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ValueError(
-            f"refusing to load '{path}': torch.load(weights_only=True) rejected its pickle, which asks for more than "
-            f"tensors and argparse.Namespace. Only open checkpoints from a source you trust. Detail: {e}"
-        ) from None
+    return load_checkpoint(path, safe_globals=[argparse.Namespace])
 
 
 def read_release_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

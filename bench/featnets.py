@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.ckpt import load_checkpoint
+
 SPATIAL_CHANNELS = 7  # channels kept for sFD, as ADM keeps 7 of mixed_6/conv's 192
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16, the trunk LPIPS-VGG expects
 NORM_EPS = 1e-6  # under the square root of the channel norm: bounds the gradient where features are ~0
@@ -339,7 +341,7 @@ def load_featnet(path: str | Path) -> FeatNet:
     """Read a network written as `torch.save(featnet_state(model), path)` by the featnets stage."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no feature network at {path}: run the featnets stage (`dvc repro featnets`)")
-    return featnet_from_state(torch.load(path, map_location="cpu", weights_only=True))
+    return featnet_from_state(load_checkpoint(path))
 
 
 def vgg16_candidates(weights_dir: str | Path) -> list[Path]:
