@@ -30,15 +30,16 @@ class Generator:
     """One embedded dataset.
 
     Attributes:
-        generate: (n, resolution, seed, split, cfg) -> (images uint8 (n, H, W, 3), labels int64 (n,),
-            masks uint8 (n, H, W)).
+        render: (rng, resolution, cfg) -> (image uint8 (H, W, 3), label int, mask uint8 (H, W)): one image.
+        kind_code: separates this dataset's random streams from the others' under the same seed.
         cfg_type: the config dataclass `generate` takes.
         label_names: name of each label id.
         mask_names: name of each mask id.
         mask_level: "object" (stuff and thing regions) or "part" (face parts).
     """
 
-    generate: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]
+    render: Callable[..., tuple[np.ndarray, int, np.ndarray]]
+    kind_code: int
     cfg_type: type
     label_names: tuple[str, ...]
     mask_names: tuple[str, ...]
@@ -46,8 +47,8 @@ class Generator:
 
 
 GENERATORS: dict[str, Generator] = {
-    "shapes": Generator(shapes.generate_shapes, ShapesCfg, shapes.CLASS_NAMES, shapes.MASK_NAMES, "object"),
-    "faces": Generator(faces.generate_faces, FacesCfg, faces.LABEL_NAMES, faces.PART_NAMES, "part"),
+    "shapes": Generator(shapes.render, shapes.KIND_CODE, ShapesCfg, shapes.CLASS_NAMES, shapes.MASK_NAMES, "object"),
+    "faces": Generator(faces.render, faces.KIND_CODE, FacesCfg, faces.LABEL_NAMES, faces.PART_NAMES, "part"),
 }
 
 
@@ -80,7 +81,13 @@ def generate(
         raise ValueError(f"'{kind}' needs a {gen.cfg_type.__name__}, got {type(cfg).__name__}: pass params.data.{kind}")
     if min(n, seed, start) < 0:
         raise ValueError(f"n, seed and start must be >= 0, got n={n}, seed={seed}, start={start}")
-    return gen.generate(n, resolution, seed, split, cfg, start=start)
+    images = np.empty((n, resolution, resolution, 3), np.uint8)
+    labels = np.empty(n, np.int64)
+    masks = np.empty((n, resolution, resolution), np.uint8)
+    for i in range(n):  # image i is a pure function of (seed, kind, split, start + i): chunking never matters
+        rng = shapes.image_rng(seed, gen.kind_code, split, start + i)
+        images[i], labels[i], masks[i] = gen.render(rng, resolution, cfg)
+    return images, labels, masks
 
 
 def _get(kind: str) -> Generator:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.config import FacesCfg
-from bench.embedded.shapes import coverage, image_rng, paint, sdf_box, sdf_ellipse, window
+from bench.embedded.shapes import coverage, paint, sdf_box, sdf_ellipse, window
 from bench.embedded.textures import TEXTURE_NAMES, crop, resize
 
 KIND_CODE = 2  # separates the faces stream from the shapes stream under the same seed
@@ -277,28 +277,3 @@ def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarra
         cap = np.minimum(cap, lock)
     paint(img, mask, win, head.cov(cap), _hair_colour(U, V, hair, strands, wave, sheen), PART["hair"])
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), label, mask
-
-
-def generate_faces(
-    n: int, resolution: int, seed: int, split: str, cfg: FacesCfg, *, start: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Generate `n` portraits; image i depends only on (seed, split, i), never on n or chunking.
-
-    Args:
-        n: number of images.
-        resolution: image side in pixels.
-        seed: base seed.
-        split: "train" or "eval" (different images).
-        cfg: generator knobs.
-        start: index of the first image, for generating a split in chunks (or in parallel).
-
-    Returns:
-        images uint8 (n, H, W, 3) in [0, 255], labels int64 (n,) in [0, len(LABEL_NAMES)),
-        masks uint8 (n, H, W) of `PART_NAMES` ids.
-    """
-    images = np.empty((n, resolution, resolution, 3), np.uint8)
-    labels = np.empty(n, np.int64)
-    masks = np.empty((n, resolution, resolution), np.uint8)
-    for i in range(n):
-        images[i], labels[i], masks[i] = render(image_rng(seed, KIND_CODE, split, start + i), resolution, cfg)
-    return images, labels, masks

@@ -288,28 +288,3 @@ def render(rng: np.random.Generator, res: int, cfg: ShapesCfg) -> tuple[np.ndarr
         _draw_object(img, mask, rng, cls, cy, cx, size, res)
     _draw_object(img, mask, rng, label, main_y, main_x, main, res)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), label, mask
-
-
-def generate_shapes(
-    n: int, resolution: int, seed: int, split: str, cfg: ShapesCfg, *, start: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Generate `n` scenes; image i depends only on (seed, split, i), never on n or chunking.
-
-    Args:
-        n: number of images.
-        resolution: image side in pixels.
-        seed: base seed.
-        split: "train" or "eval" (different images).
-        cfg: generator knobs.
-        start: index of the first image, for generating a split in chunks (or in parallel).
-
-    Returns:
-        images uint8 (n, H, W, 3) in [0, 255], labels int64 (n,) in [0, cfg.num_classes),
-        masks uint8 (n, H, W) of `MASK_NAMES` ids.
-    """
-    images = np.empty((n, resolution, resolution, 3), np.uint8)
-    labels = np.empty(n, np.int64)
-    masks = np.empty((n, resolution, resolution), np.uint8)
-    for i in range(n):
-        images[i], labels[i], masks[i] = render(image_rng(seed, KIND_CODE, split, start + i), resolution, cfg)
-    return images, labels, masks
