@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from analysis import results, style
 from bench.config import Params, load_params
-from bench.outputs import save_figure
+from bench.outputs import save_figures
 from bench.paths import figures_dir
 
 NAME = "compression"
@@ -98,8 +98,7 @@ def main(params: Params) -> None:
     items = style.figure_items(params.autoencoders.names)
     fig = make_fig_compression(params.paths.runs, items, params.analysis.compress.sets)
     out = figures_dir(params.paths)
-    save_figure(fig, out / f"{NAME}.png")
-    save_figure(fig, out / f"{NAME}.pdf")
+    save_figures(fig, out / NAME)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from bench.config import Params, load_params  # noqa: E402
 from bench.data import open_split  # noqa: E402
-from bench.outputs import save_figure  # noqa: E402
+from bench.outputs import save_figures  # noqa: E402
 from bench.paths import figures_dir  # noqa: E402
 
 
@@ -82,8 +82,7 @@ def make_fig_datasets(data_root: str, names: list[str], count: int) -> Figure:
 def main(params: Params) -> None:
     fig = make_fig_datasets(params.paths.data, list(params.data.sets), params.data.preview_count)
     out = figures_dir(params.paths)
-    save_figure(fig, out / "dataset_samples.png")
-    save_figure(fig, out / "dataset_samples.pdf")
+    save_figures(fig, out / "dataset_samples")
 
 
 if __name__ == "__main__":

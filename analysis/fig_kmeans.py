@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from analysis import results, style
 from analysis.fig_datasets import mask_colours
 from bench.config import Params, load_params
-from bench.outputs import save_figure
+from bench.outputs import save_figures
 from bench.paths import figures_dir
 
 NAME = "kmeans_maps"
@@ -95,8 +95,7 @@ def main(params: Params) -> None:
     cfg = params.analysis.compress
     fig = make_fig_kmeans(params.paths.runs, items, cfg.sets, cfg.kmeans_ks)
     out = figures_dir(params.paths)
-    save_figure(fig, out / f"{NAME}.png")
-    save_figure(fig, out / f"{NAME}.pdf")
+    save_figures(fig, out / NAME)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from analysis import results, style
 from analysis.fig_datasets import mask_colours
 from analysis.fig_kmeans import pick_segmented, show_map
 from bench.config import Params, load_params
-from bench.outputs import save_figure
+from bench.outputs import save_figures
 from bench.paths import figures_dir
 
 NAME = "latent_maps"
@@ -72,8 +72,7 @@ def main(params: Params) -> None:
     items = style.figure_items(params.autoencoders.names)
     fig = make_fig_latents(params.paths.runs, items, params.analysis.compress.sets)
     out = figures_dir(params.paths)
-    save_figure(fig, out / f"{NAME}.png")
-    save_figure(fig, out / f"{NAME}.pdf")
+    save_figures(fig, out / NAME)
 
 
 if __name__ == "__main__":

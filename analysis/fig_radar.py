@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from analysis import results, style
 from bench.config import Params, load_params
-from bench.outputs import save_figure
+from bench.outputs import save_figures
 from bench.paths import figures_dir
 
 NAME = "radar"
@@ -172,8 +172,7 @@ def main(params: Params) -> None:
     kinds = style.dataset_kinds(params.data.sets)
     fig = make_fig_radar(params.paths.runs, items, kinds)
     out = figures_dir(params.paths)
-    save_figure(fig, out / f"{NAME}.png")
-    save_figure(fig, out / f"{NAME}.pdf")
+    save_figures(fig, out / NAME)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from analysis import results, style
 from analysis.paper import ANALOGUE
 from bench.config import Params, load_params
-from bench.outputs import save_figure
+from bench.outputs import save_figures
 from bench.paths import figures_dir
 
 GAP = 2  # white pixels between tiles
@@ -90,8 +90,7 @@ def main(params: Params, dataset: str) -> None:
     kind = params.data.sets[dataset].kind
     fig = make_fig_samples(params.paths.runs, items, dataset, params.data.preview_count, kind)
     out = figures_dir(params.paths)
-    save_figure(fig, out / f"samples_{dataset}.png")
-    save_figure(fig, out / f"samples_{dataset}.pdf")
+    save_figures(fig, out / f"samples_{dataset}")
 
 
 if __name__ == "__main__":

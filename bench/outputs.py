@@ -67,6 +67,12 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     return _write(path, lambda p: fig.savefig(p, dpi=dpi, bbox_inches="tight", format=path.suffix[1:]))
 
 
+def save_figures(fig, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Save a figure once per format: `stem.png` to look at, `stem.pdf` for papers (each written atomically)."""
+    stem = Path(stem)
+    return [save_figure(fig, stem.with_name(f"{stem.name}.{ext}")) for ext in formats]
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer, np.floating)):
         return o.item()

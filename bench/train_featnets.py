@@ -82,9 +82,7 @@ def main(params: Params) -> None:
             signature={"arch": arch, "classes": label_names}, desc=f"featnets {role}",
         )  # fmt: skip
         net = result.model.eval()
-        per_set = {
-            name: accuracy(net, DataLoader(part, batch_size=EVAL_BATCH)) for name, part in eval_parts.items()
-        }
+        per_set = {name: accuracy(net, DataLoader(part, batch_size=EVAL_BATCH)) for name, part in eval_parts.items()}
         overall = sum(per_set[n] * len(p) for n, p in eval_parts.items()) / sum(len(p) for p in eval_parts.values())
         metrics[role] = {"network": arch, "eval_accuracy": overall, "eval_accuracy_per_set": per_set}
         if dist.is_main:
