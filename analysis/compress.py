@@ -51,7 +51,7 @@ def main(params: Params, name: str) -> None:
     if name not in params.autoencoders.variants:
         raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(params.autoencoders.variants)}")
     splits = open_masked_sets(params.paths.data, cfg)
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("compress runs in one process: start it with `python -m analysis.compress NAME`")
     setup_logging(dist.rank)

@@ -141,7 +141,7 @@ def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
 
 def main(params: Params, name: str) -> None:
     model_path, train_meta = check_item(params, name)
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("eval_ae runs in one process: start it with `python -m autoencoders.evaluate NAME`")
     setup_logging(dist.rank)

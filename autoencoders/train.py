@@ -77,7 +77,7 @@ def recon_grid(model: Autoencoder, params: Params, device: torch.device) -> torc
 
 def main(params: Params, name: str) -> None:
     check_item(params, name)
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.autoencoders
     variant = cfg.variants[name]

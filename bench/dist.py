@@ -38,8 +38,14 @@ def _pick_device(runtime: RuntimeCfg, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def setup(runtime: RuntimeCfg) -> DistInfo:
-    """Initialise the process group if launched by torchrun; return rank, world size and device."""
+def setup(runtime: RuntimeCfg, seed: int) -> DistInfo:
+    """Initialise the process group if launched by torchrun; return rank, world size and device.
+
+    Also seeds torch's global RNGs (CPU and CUDA) with `seed`, the same on every rank: models are built right
+    after this call, so their initial weights are a function of `params.seed` (and identical across ranks
+    before DDP broadcasts rank 0's). The training loop re-seeds per rank for masking and noise.
+    """
+    torch.manual_seed(seed)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

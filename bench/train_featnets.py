@@ -66,7 +66,7 @@ def flip_loss(model, batch, step):
 
 def main(params: Params) -> None:
     cfg = params.featnets
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     record = StageRecord()
     out = run_dir(params.paths, "featnets")

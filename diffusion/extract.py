@@ -133,7 +133,7 @@ def main(params: Params, name: str) -> None:
     run_dir(params.paths, "extract", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.diffusion.extract
     ae = load_trained(name, params.autoencoders, autoencoder_path(params, name), image_size=params.data.resolution)

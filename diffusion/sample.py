@@ -118,7 +118,7 @@ def main(params: Params, name: str) -> None:
     run_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
-    dist = setup(params.runtime)
+    dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.diffusion.sample
     seed = params.seed + cfg.seed_offset

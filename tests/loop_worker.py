@@ -61,14 +61,14 @@ def loss(model: nn.Module, batch: dict, step: int) -> dict[str, torch.Tensor]:
 
 
 def run(out_dir: str, steps: int, delay: float = 0.0, ema: float = 0.9, accum: int = 1):
-    info = setup(RUNTIME)
+    info = setup(RUNTIME, seed=5)
     return train(make_model(), loss, Points(delay=delay), train_cfg(steps, ema, accum), out_dir, seed=5, dist=info)
 
 
 def ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
     os.environ["LOCAL_RANK"] = str(rank)
-    info = setup(RUNTIME)
+    info = setup(RUNTIME, seed=5)
     res = train(make_model(), loss, Points(), train_cfg(6, ema=0.0), Path(out_dir) / f"r{rank}", seed=5, dist=info)
     torch.save(res.model.state_dict(), Path(out_dir) / f"rank{rank}.pt")
     cleanup()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,17 @@ def test_train_ae_item(tiny, name):
     stamp = (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns
     train_ae.main(tiny, name)
     assert (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns == stamp
+
+
+def test_train_ae_is_a_function_of_params(tiny, tmp_path):
+    """Same params, fresh run directory: bitwise the same weights (initialisation is seeded from params.seed)."""
+    other = dataclasses.replace(tiny, paths=dataclasses.replace(tiny.paths, runs=str(tmp_path / "runs")))
+    shutil.copytree(run_dir(tiny.paths, "featnets"), run_dir(other.paths, "featnets"))
+    for params in (tiny, other):
+        train_ae.main(params, "vmae")
+    first, second = (torch.load(run_dir(p.paths, "train_ae", "vmae") / "model.pt", weights_only=True) for p in (tiny, other))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_unknown_item_fails_before_work(tiny):
