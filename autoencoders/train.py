@@ -84,12 +84,17 @@ def main(params: Params, name: str) -> None:
     out = run_dir(params.paths, "train_ae", name)
     record = StageRecord()
 
-    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual = load_perceptual(
+        params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt", cfg.percep_own_scale
+    )
     perceptual.to(dist.device)
     res = params.data.resolution
     model = build_autoencoder(name, cfg, perceptual, image_size=res // variant.phases.pretrain_downscale)
     dataset = open_union(params.paths.data, cfg.train_sets, "train")
+    loss_scale = getattr(perceptual, "scale", 1.0)  # percep-own's training multiplier; LPIPS-VGG has none
     signature = {"variant": as_dict(variant), "arch": as_dict(cfg.arch(name)), "perceptual": perceptual.name}
+    if loss_scale != 1.0:  # a checkpoint trained under another multiplier is not resumed
+        signature["perceptual_loss_scale"] = loss_scale
     pre_steps, ft_steps = phase_steps(cfg.train.steps, variant.phases.finetune_fraction)
     seed = params.seed
     wall = {}
@@ -149,6 +154,7 @@ def main(params: Params, name: str) -> None:
             train_wall_time_s=wall,
             device=str(dist.device),
             perceptual=perceptual.name,
+            perceptual_loss_scale=loss_scale,
             parameters=sum(p.numel() for n, p in final.named_parameters() if not n.startswith("discriminator.")),
             versions={"timm": timm.__version__, "diffusers": diffusers.__version__},
             last_metrics=result.metrics,

@@ -198,16 +198,20 @@ class PerceptualDistance(FrozenDistance):
     """LPIPS-style distance on the own perceptual network (`name = "percep-own"`), differentiable in its inputs.
 
     d(x, y) = sum over stages of mean over positions of || f(x)/|f(x)| - f(y)/|f(y)| ||^2, features normalised
-    over channels at each position, equal stage weights (no learned heads: there are no human judgements here).
+    over channels at each position, equal stage weights (no learned heads: there are no human judgements here),
+    times `scale` (1 for the metric; `autoencoders.percep_own_scale` when it is a training loss).
     """
 
     name = "percep-own"
 
-    def __init__(self, net: PerceptualNet) -> None:
+    def __init__(self, net: PerceptualNet, scale: float = 1.0) -> None:
         super().__init__()
         if not isinstance(net, PerceptualNet):
             raise ValueError(f"PerceptualDistance needs a PerceptualNet, got {type(net).__name__}")
+        if not scale > 0:
+            raise ValueError(f"PerceptualDistance scale must be > 0, got {scale}")
         self.net = net.requires_grad_(False).eval()
+        self.scale = scale
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Args: x, y (B, 3, H, W) in [-1, 1], H, W >= 8. Returns: (B,) distances, 0 where x == y."""
@@ -216,7 +220,7 @@ class PerceptualDistance(FrozenDistance):
             fx = fx * torch.rsqrt(fx.square().sum(1, keepdim=True) + NORM_EPS)  # (B, C, h, w), unit norm over C
             fy = fy * torch.rsqrt(fy.square().sum(1, keepdim=True) + NORM_EPS)
             d = d + (fx - fy).square().sum(1).mean(dim=(1, 2))  # (B,)
-        return d
+        return self.scale * d
 
 
 class LPIPSDistance(FrozenDistance):
@@ -349,12 +353,16 @@ def vgg16_candidates(weights_dir: str | Path) -> list[Path]:
     return [Path(weights_dir) / VGG16_FILE, Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE]
 
 
-def load_perceptual(weights_dir: str | Path, own_path: str | Path | None = None) -> FrozenDistance:
+def load_perceptual(
+    weights_dir: str | Path, own_path: str | Path | None = None, own_scale: float = 1.0
+) -> FrozenDistance:
     """The perceptual distance for training losses and the LPIPS metric: LPIPS-VGG if VGG16 is local, else own.
 
     Args:
         weights_dir: the project's weights folder (`paths.weights`).
         own_path: the featnets stage's perceptual network file, used when no VGG16 file exists.
+        own_scale: multiplies the own distance only (training losses pass `autoencoders.percep_own_scale`;
+            metrics keep 1). LPIPS-VGG is never rescaled.
 
     Returns:
         A module `(x, y) -> (B,)` for images in [-1, 1]; its `name` ("lpips-vgg" or "percep-own") goes into
@@ -368,7 +376,7 @@ def load_perceptual(weights_dir: str | Path, own_path: str | Path | None = None)
         net = load_featnet(own_path)
         if not isinstance(net, PerceptualNet):
             raise ValueError(f"{own_path} holds {net.identity}, not a perceptual network")
-        return PerceptualDistance(net)
+        return PerceptualDistance(net, own_scale)
     raise FileNotFoundError(
         f"no perceptual network: place torchvision's {VGG16_FILE} at {candidates[0]} for LPIPS-VGG (also looked in "
         f"{candidates[1]}), or run the featnets stage to train the own one (expected at {own_path})"

@@ -204,6 +204,13 @@ def test_load_perceptual_without_vgg_falls_back_or_explains(offline, tmp_path):
     assert dist.name == "percep-own"
     out = M.reconstruction_metrics(images(2, 32, 0), images(2, 32, 1), perceptual=dist)
     assert out[M.PERCEP_OWN].shape == (2,) and M.LPIPS_VGG not in out
+    # The training multiplier scales the own distance exactly; the metric's loader keeps 1.
+    scaled = load_perceptual(tmp_path / "weights", own_path=tmp_path / "percep.pt", own_scale=0.05)
+    x, y = images(3, 32, 0), images(3, 32, 1)
+    torch.testing.assert_close(scaled(x, y), 0.05 * dist(x, y), rtol=1e-6, atol=0.0)
+    assert dist.scale == 1.0
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        PerceptualDistance(build_featnet("percep-vgg-v1", 4, 32), scale=0.0)
 
 
 def test_load_perceptual_uses_local_vgg16_for_lpips(offline, tmp_path):

@@ -169,6 +169,8 @@ class AutoencodersCfg:
     conv: ConvArchCfg
     vit: ViTArchCfg
     variants: dict[str, VariantCfg]
+    # Multiplies every perceptual loss term when the suite's own network stands in for LPIPS-VGG (unused with it).
+    percep_own_scale: float = bound(gt=0.0, le=1.0)
 
     def check(self) -> None:
         if not self.names:
