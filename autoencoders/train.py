@@ -91,7 +91,7 @@ def main(params: Params, name: str) -> None:
     res = params.data.resolution
     model = build_autoencoder(name, cfg, perceptual, image_size=res // variant.phases.pretrain_downscale)
     dataset = open_union(params.paths.data, cfg.train_sets, "train")
-    loss_scale = getattr(perceptual, "scale", 1.0)  # percep-own's training multiplier; LPIPS-VGG has none
+    loss_scale = perceptual.scale  # percep-own's training multiplier; 1 for LPIPS-VGG
     signature = {"variant": as_dict(variant), "arch": as_dict(cfg.arch(name)), "perceptual": perceptual.name}
     if loss_scale != 1.0:  # a checkpoint trained under another multiplier is not resumed
         signature["perceptual_loss_scale"] = loss_scale

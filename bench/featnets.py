@@ -189,6 +189,7 @@ class FrozenDistance(nn.Module):
     autoencoder holding this as a submodule switches itself to training)."""
 
     name = ""
+    scale = 1.0  # training-loss multiplier; only the own distance is ever built with another
 
     def train(self, mode: bool = True) -> FrozenDistance:
         return super().train(False)

@@ -36,15 +36,6 @@ class GaussianVelocity(nn.Module):
         return M + (t * S**2 - (1 - t)) / var * (x - t * M)  # (B, 2)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls run fastest on one thread, and far faster when other jobs share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_interpolant_endpoints_and_target():
     x0, x1 = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
     torch.testing.assert_close(interpolate(x0, x1, torch.zeros(4)), x0)
@@ -93,7 +84,7 @@ def test_shifted_grid_convention():
 
 
 @pytest.mark.parametrize("shift", [1.0, 0.3])
-def test_euler_carries_noise_to_the_gaussian_target(shift, one_thread):
+def test_euler_carries_noise_to_the_gaussian_target(shift, single_thread):
     z = torch.randn(20000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     exact = M + S * z  # the exact flow map at t = 1
     errors = {}
@@ -109,7 +100,7 @@ def test_euler_carries_noise_to_the_gaussian_target(shift, one_thread):
     torch.testing.assert_close(x.std(0), S, rtol=0, atol=0.05)
 
 
-def test_trained_mlp_moves_samples_toward_target(one_thread):
+def test_trained_mlp_moves_samples_toward_target(single_thread):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 32), nn.SiLU(), nn.Linear(32, 32), nn.SiLU(), nn.Linear(32, 2))
 
