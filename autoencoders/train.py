@@ -120,9 +120,7 @@ def main(params: Params, name: str) -> None:
     # Phase 3: fine-tuning at full resolution.
     if ft_steps:
         model.set_phase("finetune_decoder" if variant.phases.finetune == "decoder" else "finetune_all")
-        ft_cfg = dataclasses.replace(
-            cfg.train_cfg(name), steps=ft_steps, lr=variant.phases.finetune_lr, warmup_steps=0
-        )
+        ft_cfg = dataclasses.replace(cfg.train_cfg(name), steps=ft_steps, lr=variant.phases.finetune_lr, warmup_steps=0)
         result = train(
             model,
             lambda m, b, step: m.loss(b, step),
@@ -145,8 +143,16 @@ def main(params: Params, name: str) -> None:
             save_image(recon_grid(final, params, dist.device), tmp, format="png")
         record.write(
             out,
-            {"seed": seed, "data": {"resolution": res}, "autoencoders": {"train_sets": cfg.train_sets,
-             "train": cfg.train, "arch": cfg.arch(name), "variant": variant}},  # fmt: skip
+            {
+                "seed": seed,
+                "data": {"resolution": res},
+                "autoencoders": {
+                    "train_sets": cfg.train_sets,
+                    "train": cfg.train,
+                    "arch": cfg.arch(name),
+                    "variant": variant,
+                },
+            },  # fmt: skip
             world_size=dist.world_size,
             item=name,
             kind=variant.kind,

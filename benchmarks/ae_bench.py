@@ -262,7 +262,9 @@ def main() -> None:
         raise ValueError("--device cuda was asked for but CUDA is not available; run with --device cpu")
     params = load_params()
     # The pipeline's runtime settings (TF32, cudnn.benchmark), with this run's device and thread count.
-    device = setup(dataclasses.replace(params.runtime, device=args.device, cpu_threads=args.threads), params.seed).device
+    device = setup(
+        dataclasses.replace(params.runtime, device=args.device, cpu_threads=args.threads), params.seed
+    ).device
     tf32 = f"; TF32 {'on' if params.runtime.tf32 else 'off'}" if device.type == "cuda" else ""
     print(f"host: {host_note(device)}{tf32}\n")
     paper_scale(params.autoencoders, args, device)

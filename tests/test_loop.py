@@ -85,7 +85,9 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
 
 def test_changed_settings_do_not_resume(tmp_path):
     w.run(str(tmp_path), steps=3)
-    res = train(w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME, seed=0))
+    res = train(
+        w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME, seed=0)
+    )
     assert res.step == 4 and res.wall_time_s > 0  # trained 4 fresh steps, ignoring the 3-step checkpoint
 
 

@@ -64,7 +64,9 @@ def test_train_ae_is_a_function_of_params(tiny, tmp_path):
     shutil.copytree(run_dir(tiny.paths, "featnets"), run_dir(other.paths, "featnets"))
     for params in (tiny, other):
         train_ae.main(params, "vmae")
-    first, second = (torch.load(run_dir(p.paths, "train_ae", "vmae") / "model.pt", weights_only=True) for p in (tiny, other))
+    first, second = (
+        torch.load(run_dir(p.paths, "train_ae", "vmae") / "model.pt", weights_only=True) for p in (tiny, other)
+    )
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
 
