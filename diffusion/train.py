@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from bench.config import DiTModelCfg, Params, as_dict, load_params
 from bench.dist import cleanup, setup
@@ -68,13 +69,21 @@ def build_model(cfg: DiTModelCfg, stats: LatentStats, side: int, classes: int) -
     )
 
 
-def make_loss(params: Params, conditional: bool):
-    """`loss_fn(model, batch, step)` for `bench.loop.train`: rectified-flow velocity MSE on normalised latents."""
+def make_loss(params: Params, conditional: bool, compiled: nn.Module | None = None):
+    """`loss_fn(model, batch, step)` for `bench.loop.train`: rectified-flow velocity MSE on normalised latents.
+
+    `compiled` is `torch.compile(model)` of the very module the loop trains (`runtime.compile_dit`): the loss calls
+    it in place of `model`. It shares the parameters, so the optimiser, EMA, DDP's gradient hooks and checkpoints
+    (saved from the plain module, without `_orig_mod.` key prefixes) are the same as in an eager run.
+    """
     obj = params.diffusion.objective
 
     def loss_fn(model: DiT, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        if compiled is not None and getattr(compiled, "_orig_mod", None) is not model:
+            raise ValueError("make_loss: `compiled` must be torch.compile(model) of the module being trained")
+        net = model if compiled is None else compiled
         y = batch["label"] if conditional else None
-        return flow_loss(model, batch["latent"], y, t_dist=obj.t_dist, t_mean=obj.t_mean, t_std=obj.t_std)
+        return flow_loss(net, batch["latent"], y, t_dist=obj.t_dist, t_mean=obj.t_mean, t_std=obj.t_std)
 
     return loss_fn
 
@@ -98,9 +107,10 @@ def main(params: Params, name: str) -> None:
         model = build_model(cfg.model, stats, latents.latents.shape[-1], classes)
         dit_config = dataclasses.asdict(model.config)
         signature = {"dit": dit_config, "objective": as_dict(cfg.objective), "stats_sha256": stats.sha256}
+        compiled = torch.compile(model) if params.runtime.compile_dit else None
         result = train(
             model,
-            make_loss(params, conditional=classes > 0),
+            make_loss(params, conditional=classes > 0, compiled=compiled),
             latents,
             cfg.train,
             out,

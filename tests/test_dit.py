@@ -7,6 +7,8 @@ import torch
 
 from diffusion.dit import DIT_MODELS, DiT, DiTConfig, build_dit
 from diffusion.rope import AxialRoPE2d, apply_rope, rope_angles
+from diffusion.train import make_loss
+from tests.conftest import tiny_params
 
 LATENT = 16  # latent channels of the paper's f8d16 autoencoders
 CLASSES = 10
@@ -205,3 +207,38 @@ def test_rope_grid_is_row_major_with_rows_in_first_half():
     # A rotation preserves norms.
     x = torch.randn(1, 2, side * side, head_dim)
     torch.testing.assert_close(rope(x).norm(dim=-1), x.norm(dim=-1))
+
+
+def test_compiled_loss_runs_the_compiled_forward_with_eager_loss_and_gradients(tmp_path, single_thread):
+    """`runtime.compile_dit`: the loss calls torch.compile(model), and the loss and the gradients reaching the
+    trained module's parameters equal the eager ones. `aot_eager` traces forward and backward as inductor does
+    but runs them without generating code, so the test needs no C++ compiler; a counting backend proves the
+    compiled graph, not the plain module, was called."""
+    params = tiny_params(tmp_path)
+    model = perturb(tiny(), seed=3)  # eval mode: no label dropout, so both runs see the same labels
+    g = torch.Generator().manual_seed(1)
+    batch = {"latent": torch.randn(4, LATENT, 8, 8, generator=g), "label": torch.randint(0, CLASSES, (4,), generator=g)}
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return torch._dynamo.lookup_backend("aot_eager")(gm, example_inputs)
+
+    def loss_and_grads(loss_fn):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(0)  # the same t and noise in both runs
+        loss = loss_fn(model, batch, 0)["loss"]
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    eager_loss, eager_grads = loss_and_grads(make_loss(params, conditional=True))
+    compiled_fn = make_loss(params, conditional=True, compiled=torch.compile(model, backend=counting_backend))
+    compiled_loss, compiled_grads = loss_and_grads(compiled_fn)
+    assert graphs, "the compiled forward was never traced: the loss called the plain module"
+    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-5, atol=1e-6)
+    for a, b in zip(compiled_grads, eager_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+    other = make_loss(params, conditional=True, compiled=torch.compile(tiny(), backend="eager"))
+    with pytest.raises(ValueError, match="torch.compile\\(model\\) of the module being trained"):
+        other(model, batch, 0)
