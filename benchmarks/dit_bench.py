@@ -8,8 +8,13 @@ precision). On CUDA the ratio is the model FLOP utilisation (MFU) against that m
 
 Run (CPU default: a small size, 8x8x16 latents, batch 64):
     python benchmarks/dit_bench.py
-GPU, paper scale (32x32x16 latents of a 256 px image, f8d16):
-    python benchmarks/dit_bench.py --device cuda --size DiT-B/1 --latent 32 --precision bf16 --batch 256
+GPU, paper scale (32x32x16 latents of a 256 px image, f8d16; the release's global batch is 256 on ImageNet and
+1024 on CelebA-HQ, so 32 or 128 per GPU on 8 GPUs):
+    python benchmarks/dit_bench.py --device cuda --size DiT-B/1 --latent 32 --precision bf16 --batch 64
+    python benchmarks/dit_bench.py --device cuda --size DiT-B/1 --latent 32 --precision bf16 --batch 128 --compile
+On one 80 GB H100 (2026-11-22, torch 2.11): eager batch 64 used 42 GiB and batch 128 ran out of memory; compiled,
+batch 64 took 28 GiB and batch 128 55 GiB. README "GPUs" has the figures; `runtime.compile_dit` does this in
+train_dit.
 
 FLOPs are counted on one sample with the math attention backend (the fused CPU attention kernel has no FLOP formula,
 the math one decomposes into batched matmuls) and scaled by the batch size; the optimizer update is not counted.
