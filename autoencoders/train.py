@@ -152,7 +152,7 @@ def main(params: Params, name: str) -> None:
                     "arch": cfg.arch(name),
                     "variant": variant,
                 },
-            },  # fmt: skip
+            },
             world_size=dist.world_size,
             item=name,
             kind=variant.kind,
