@@ -3,7 +3,7 @@
 Imported by `analysis.paper_check` (which reads the numbers, runs the claims and writes the report). A claim is the
 paper's sentence, what is checked, and a check built from comparison factories, so nothing is decided in prose; a
 check reads and records numbers through a `Tally` and holds only when every comparison holds. Conventions:
-- Comparisons are strict (a tie is not "best" or "better"), directed by `table_format.METRICS`, with no noise margin:
+- Comparisons are strict (a tie is not "best" or "better"), directed by `results.METRICS`, with no noise margin:
   these are point estimates.
 - Orderings use this run's labelled metrics (`rfd[judge]`, `fd[judge]`, `percep[own]`, or the Inception / LPIPS-VGG
   ones where they were local); magnitudes of a judge FD are never compared with the paper's FIDs.
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import paper
-from analysis.table_format import METRICS, PAPER_DATASETS
+from analysis.paper import PAPER_DATASETS
+from analysis.results import METRICS
 
+HOLDS, FAILS, UNMEASURABLE = "holds", "fails", "not measurable"  # the verdicts of a claim
 RHO_DESIRED = 1.0  # Sec. 5.1: "it is desired to maintain semantically distinguishable features; that is, rho > 1"
 MAIN, PROB, DET, ABL = paper.MAIN, paper.PROBABILISTIC, paper.DETERMINISTIC, paper.ABLATION
 PIXEL, PERCEPTUAL = ("l1", "mse", "psnr", "ssim"), ("perceptual", "rfd")

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 
 from analysis import results, style
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "compression"
 PANEL_LETTERS = "abcdefgh"

@@ -13,22 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from analysis.panels import mask_colours  # noqa: E402
 from bench.config import Params, load_params  # noqa: E402
-from bench.data import open_split  # noqa: E402
+from bench.layout import figures_dir  # noqa: E402
 from bench.outputs import save_figures  # noqa: E402
-from bench.paths import figures_dir  # noqa: E402
-
-
-def mask_colours(n: int) -> ListedColormap:
-    """`n` distinguishable colours (tab20, then hsv beyond 20 ids)."""
-    base = list(plt.get_cmap("tab20").colors)
-    if n > len(base):
-        base += [plt.get_cmap("hsv")(i / (n - len(base))) for i in range(n - len(base))]
-    return ListedColormap(base[:n])
+from bench.splits import open_split  # noqa: E402
 
 
 def make_fig_datasets(data_root: str, names: list[str], count: int) -> Figure:

@@ -15,34 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from analysis import results, style
-from analysis.fig_datasets import mask_colours
+from analysis.panels import mask_colours, pick_segmented, show_map
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "kmeans_maps"
-
-
-def pick_segmented(masks: np.ndarray) -> int:
-    """Index of the mask with the most distinct labels >= 0 (first on ties).
-
-    Args:
-        masks: (K, h, w) integer label maps; negative labels are unlabelled.
-    """
-    counts = [len(np.unique(m[m >= 0])) for m in masks]
-    return int(np.argmax(counts))
-
-
-def show_map(ax: Axes, image: np.ndarray, labels: np.ndarray, n_labels: int, cmap) -> None:
-    """A label map on the image's extent (nearest-neighbour, so latent cells stay square), no ticks."""
-    h, w = image.shape[:2]
-    ax.imshow(labels, cmap=cmap, vmin=-0.5, vmax=n_labels - 0.5, interpolation="nearest", extent=(0, w, h, 0))
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def make_fig_kmeans(runs: str | Path, items: list[str], levels: dict[str, str], ks: tuple[int, ...]) -> Figure:

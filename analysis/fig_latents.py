@@ -17,11 +17,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from analysis import results, style
-from analysis.fig_datasets import mask_colours
-from analysis.fig_kmeans import pick_segmented, show_map
+from analysis.panels import mask_colours, pick_segmented, show_map
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "latent_maps"
 

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 
 from analysis import results, style
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "noise_curves"
 
@@ -34,7 +34,7 @@ def make_fig_noise(runs: str | Path, items: list[str], kinds: dict[str, str]) ->
     """
     curves = results.noise_curves(runs, items)
     datasets = list(dict.fromkeys(curves["dataset"]))
-    columns = [style.fd_column(curves, "rfid"), "psnr", style.perceptual_column(curves)]
+    columns = [results.column(curves, "rfd"), "psnr", results.column(curves, "perceptual")]
     fig = Figure(figsize=(4.2 * len(columns), 3.3 * len(datasets) + 0.6), layout="constrained")
     axes = fig.subplots(len(datasets), len(columns), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):

@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 
 from analysis import results, style
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "radar"
 INNER = 0.2  # radius of the innermost ring (the worst autoencoder); 0 would collapse the worst onto the centre
@@ -79,9 +79,9 @@ def radar_scores(runs: str | Path, items: list[str]) -> tuple[pd.DataFrame, list
     """
     recon, noise = results.reconstruction(runs, items), results.noise_curves(runs, items)
     comp, gen = results.compression(runs, items, with_raw=False), results.generation(runs, items)
-    rfd, percep, gfd = style.fd_column(recon, "rfid"), style.perceptual_column(recon), style.fd_column(gen, "fid")
+    rfd, percep, gfd = results.column(recon, "rfd"), results.column(recon, "perceptual"), results.column(gen, "fd")
     eps = noise["eps"].max()
-    growth = noise.pivot_table(index=["dataset", "item"], columns="eps", values=style.fd_column(noise, "rfid"))
+    growth = noise.pivot_table(index=["dataset", "item"], columns="eps", values=results.column(noise, "rfd"))
     comp = comp.assign(score=np.log(comp["rho"]) - np.log(comp["sigma2"]))
     comp_mean = comp.groupby("item")["score"].mean()
     axes = [

@@ -21,8 +21,8 @@ from matplotlib.patches import Rectangle
 
 from analysis import results, style
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 NAME = "recon_zoom"
 ZOOM = 0.3  # box side as a fraction of the image side
@@ -72,7 +72,7 @@ def make_fig_recon(runs: str | Path, items: list[str], kinds: dict[str, str]) ->
     """
     examples = {item: results.examples(runs, item) for item in items}
     rfd_frame = results.reconstruction(runs, items)
-    rfd = style.fd_column(rfd_frame, "rfid")
+    rfd = results.column(rfd_frame, "rfd")
     datasets = [key.removesuffix("/images") for key in examples[items[0]] if key.endswith("/images")]
     cols = 1 + len(items)
     fig = Figure(figsize=(1.75 * cols, 4.4 * len(datasets)), layout="constrained")

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from analysis import results, style
 from analysis.paper import ANALOGUE
 from bench.config import Params, load_params
+from bench.layout import figures_dir
 from bench.outputs import save_figures
-from bench.paths import figures_dir
 
 GAP = 2  # white pixels between tiles
 TILE_IN, MAX_WIDTH_IN = 1.25, 13.0  # inches per sample, and at most per row

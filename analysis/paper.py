@@ -22,6 +22,13 @@ LABELS = {"ae": "AE", "dae": "DAE", "vae": "VAE", "sd-vae": "SD-VAE", "vmae": "V
 PROBABILISTIC = ("vae", "sd-vae", "vmae")  # Fig. 6's grouping
 DETERMINISTIC = ("ae", "dae")
 
+PAPER_DATASETS = {  # the paper's datasets, by key, as every table, figure and claim names them
+    "imagenet": "ImageNet-1K",
+    "celebahq": "CelebA-HQ",
+    "ade20k": "ADE20K",
+    "celebamaskhq": "CelebAMask-HQ",
+}
+LEVEL_ANALOGUE = {"object": "ADE20K", "part": "CelebAMask-HQ"}  # Fig. 7's (a) object-level and (b) part-level sets
 ANALOGUE = {  # our dataset kind -> the paper dataset it stands in for
     "shapes": "imagenet",
     "faces": "celebahq",

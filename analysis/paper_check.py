@@ -19,15 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import paper, results, table_format
-from analysis.claims import Claim, Tally, Unmeasurable, claim_list
-from analysis.table_efficiency import SOURCES as EFFICIENCY_FIELDS
-from analysis.table_efficiency import efficiency_frame
-from analysis.table_format import METRICS, PAPER_DATASETS
+from analysis.claims import FAILS, HOLDS, UNMEASURABLE, Claim, Tally, Unmeasurable, claim_list
+from analysis.paper import PAPER_DATASETS
+from analysis.results import EFFICIENCY_FIELDS, METRICS
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
 from bench.outputs import atomic_path, write_json
 
-HOLDS, FAILS, UNMEASURABLE = "holds", "fails", "not measurable"
 log = get_logger(__name__)
 
 
@@ -43,7 +41,7 @@ class RunEvidence:
             "recon": results.reconstruction,
             "gen": results.generation,
             "noise": results.noise_curves,
-            "eff": lambda r, i: efficiency_frame(r, i).reset_index(),
+            "eff": lambda r, i: results.efficiency_frame(r, i).reset_index(),
             "compress": lambda r, i: results.compression(r, i, with_raw=False),
         }
         self.frames, self.missing = {}, {}
@@ -77,7 +75,7 @@ class RunEvidence:
     def _column(self, kind: str, family: str) -> str:
         if (kind, family) not in self.columns:
             try:
-                self.columns[(kind, family)] = table_format.run_column(self.frames[kind], family)
+                self.columns[(kind, family)] = results.column(self.frames[kind], family)
             except ValueError as err:
                 raise Unmeasurable(str(err)) from None
         return self.columns[(kind, family)]

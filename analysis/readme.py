@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from analysis.paper_check import FAILS, HOLDS, UNMEASURABLE
+from analysis.claims import FAILS, HOLDS, UNMEASURABLE
+from bench import layout
 from bench.config import Params, load_params
-from bench.paths import figures_dir, tables_dir
+from bench.layout import figures_dir, tables_dir
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DOCS = Path("docs/results")
@@ -36,11 +37,12 @@ FIGURES = (
 )
 
 
-def stage_times(runs: Path) -> list[tuple[str, float]]:
-    """(stage/item, wall seconds) from every `meta.json` under `runs`, in path order."""
+def stage_times(records: Path) -> list[tuple[str, float]]:
+    """(stage/item, wall seconds) from every `meta.json` under `records` (`bench.layout.records_root`), in path
+    order."""
     rows = []
-    for meta in sorted(runs.rglob("meta.json")):
-        rel = meta.parent.relative_to(runs)
+    for meta in sorted(records.rglob("meta.json")):
+        rel = meta.parent.relative_to(records)
         if len(rel.parts) > 3:  # per-dataset sub-folders of a stage item carry their own meta; count the item once
             continue
         value = json.loads(meta.read_text()).get("wall_time_s")
@@ -81,7 +83,7 @@ def build_section(params: Params) -> str:
         if src.is_file():
             shutil.copy(src, DOCS / src.name)
             lines += [f"**{caption}**", "", f"![{caption}](docs/results/{src.name})", ""]
-    times = stage_times(Path(params.paths.runs))
+    times = stage_times(layout.records_root(params.paths))
     if times:
         total = sum(t for _, t in times)
         lines += [

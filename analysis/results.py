@@ -1,21 +1,77 @@
 """Readers of stage outputs for the report: every table and figure module gets its numbers from here.
 
-Only stage outputs are read (JSON, CSV, NPZ, NPY under `paths.runs`), never checkpoints. Each reader returns a
-pandas DataFrame in long or wide form with an `item` column (the autoencoder pipeline item) and, where it
-applies, `dataset`. A missing output raises FileNotFoundError naming the DVC stage that writes it.
+Only stage outputs are read (JSON, CSV, NPZ, NPY under `paths.runs`, located through `bench.layout`), never
+checkpoints. Each reader returns a pandas DataFrame in long or wide form with an `item` column (the autoencoder
+pipeline item) and, where it applies, `dataset`. A missing output raises FileNotFoundError naming the DVC stage
+that writes it.
+
+Also the one place that decides which stage-output column reports a metric family (`METRICS`, `column`): Inception
+before the judge, LPIPS-VGG before the own perceptual network, so every table, figure and claim reads the same one.
 
     from analysis import results
     recon = results.reconstruction(params.paths.runs, params.autoencoders.names)
+    results.column(recon, "rfd")  # "rfid[inception]" where Inception was local, else "rfd[judge]"
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench import layout
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric family: its direction, printed decimals, the paper's column and this run's candidate columns.
+
+    `run` lists the stage-output column names in order of preference (Inception before the judge, LPIPS-VGG
+    before the own perceptual network).
+    """
+
+    higher_better: bool
+    decimals: int
+    paper: str | None  # the paper's header, with its extractor; None where the paper reports no such column
+    paper_key: str | None  # key in analysis.paper.TABLE1..4
+    run: tuple[str, ...]
+
+
+METRICS = {
+    "l1": Metric(False, 4, "L1", "l1", ("l1[0-1]",)),
+    "mse": Metric(False, 4, "MSE", "mse", ("mse[0-1]",)),
+    "psnr": Metric(True, 2, "PSNR", "psnr", ("psnr",)),
+    "ssim": Metric(True, 3, "SSIM", "ssim", ("ssim",)),
+    "perceptual": Metric(False, 3, "LPIPS[vgg]", "lpips", ("lpips[vgg]", "percep[own]")),
+    "rfd": Metric(False, 2, "rFID[inception]", "rfid", ("rfid[inception]", "rfd[judge]")),
+    "fd": Metric(False, 2, "gFID[inception]", "gfid", ("fid[inception]", "fd[judge]")),
+    "sfd": Metric(False, 2, "sFID[inception]", "sfid", ("sfid[inception]", "sfd[judge]")),
+    "is": Metric(True, 1, "IS[inception]", "is", ("is[inception]", "is[judge]")),
+    "precision": Metric(True, 3, "Prec[inception]", "precision", ("precision[inception]", "precision[judge]")),
+    "recall": Metric(True, 3, "Rec[inception]", "recall", ("recall[inception]", "recall[judge]")),
+    "size": Metric(False, 1, "size[MB]", "size_mb", ("size[MiB]",)),
+    "gflops": Metric(False, 1, "GFLOPs[256px]", "gflops", ("GFLOPs[256px]",)),
+    "train_time": Metric(False, 1, "train[h]", "train_hours", ("train[min]",)),
+    "encode": Metric(True, 1, None, None, ("encode[img/s]",)),
+    "decode": Metric(True, 1, None, None, ("decode[img/s]",)),
+}
+
+
+def column(frame: pd.DataFrame, family: str) -> str:
+    """The stage-output column this run reports for `family` (the first of `METRICS[family].run` present).
+
+    Raises:
+        ValueError: the stage outputs hold none of the candidate columns.
+    """
+    for name in METRICS[family].run:
+        if name in frame.columns:
+            return name
+    raise ValueError(f"stage outputs hold none of {list(METRICS[family].run)}: re-run the stage that writes them")
 
 
 def _json(path: Path, stage: str) -> Any:
@@ -35,7 +91,7 @@ def reconstruction(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Table 1: one row per (item, dataset) with the labelled reconstruction metrics of eval_ae."""
     rows = []
     for item in items:
-        m = _json(Path(runs) / "eval_ae" / item / "metrics.json", f"eval_ae@{item}")
+        m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")
         for dataset, values in m["reconstruction"].items():
             rows.append({"item": item, "dataset": dataset, **values})
     return pd.DataFrame(rows)
@@ -45,7 +101,7 @@ def noise_curves(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Fig. 6: one row per (item, dataset, eps) with rFD / PSNR / perceptual under latent noise."""
     rows = []
     for item in items:
-        m = _json(Path(runs) / "eval_ae" / item / "metrics.json", f"eval_ae@{item}")
+        m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")
         for dataset, curve in m["noise_curve"].items():
             rows += [{"item": item, "dataset": dataset, **point} for point in curve]
     return pd.DataFrame(rows)
@@ -55,7 +111,7 @@ def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Table 2: one row per item: size, GFLOPs (256 px and native), training wall time, throughput."""
     rows = []
     for item in items:
-        m = _json(Path(runs) / "eval_ae" / item / "metrics.json", f"eval_ae@{item}")
+        m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")
         eff = dict(m["efficiency"])
         flat = {k: v for k, v in eff.items() if not isinstance(v, dict)}
         for key in ("gflops_256", "gflops_native"):
@@ -66,12 +122,10 @@ def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
 
 def compression(runs: str | Path, items: list[str], with_raw: bool = True) -> pd.DataFrame:
     """Fig. 7: one row per (item, dataset) with sigma^2, rho and their CIs; item "raw" is the pixel reference."""
-    sources = [(item, Path(runs) / "compress" / item / "metrics.json", f"compress@{item}") for item in items]
-    if with_raw:
-        sources.append(("raw", Path(runs) / "compress_raw" / "metrics.json", "compress_raw"))
     rows = []
-    for item, path, stage in sources:
-        for dataset, v in _json(path, stage).items():
+    for item in [*items, "raw"] if with_raw else items:
+        path = layout.compress_dir(runs, item) / layout.METRICS_FILE
+        for dataset, v in _json(path, layout.compress_stage(item)).items():
             rows.append(
                 {
                     "item": item,
@@ -93,7 +147,7 @@ def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Table 3 / 4 gFD: one row per (item, dataset) with the labelled generation metrics of eval_gen."""
     rows = []
     for item in items:
-        m = _json(Path(runs) / "eval_gen" / item / "metrics.json", f"eval_gen@{item}")
+        m = _json(layout.eval_gen_metrics(runs, item), f"eval_gen@{item}")
         for dataset, values in m.items():
             if dataset != "extractors":
                 rows.append({"item": item, "dataset": dataset, **values})
@@ -101,10 +155,10 @@ def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:
 
 
 def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
-    """Autoencoder training records (train_ae meta.json): wall time per phase, steps, parameters, device."""
+    """Autoencoder training records (train_ae's meta.json): wall time per phase, steps, parameters, device."""
     rows = []
     for item in items:
-        m = _json(Path(runs) / "train_ae" / item / "meta.json", f"train_ae@{item}")
+        m = _json(layout.record_dir(runs, "train_ae", item) / layout.META_FILE, f"train_ae@{item}")
         wall = m.get("train_wall_time_s", {})
         rows.append(
             {
@@ -120,28 +174,37 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
 
 def maps(runs: str | Path, item: str) -> dict[str, np.ndarray]:
     """Figs. 4 and 8: images, masks, k-means and PCA maps of compress@ITEM (keys "<set>/<what>")."""
-    folder = Path(runs) / ("compress_raw" if item == "raw" else f"compress/{item}")
-    return _npz(folder / "maps.npz", "compress_raw" if item == "raw" else f"compress@{item}")
+    return _npz(layout.compress_dir(runs, item) / "maps.npz", layout.compress_stage(item))
 
 
 def examples(runs: str | Path, item: str) -> dict[str, np.ndarray]:
     """Fig. 5: eval images and their reconstructions (keys "<set>/images", "<set>/recons", uint8 HWC)."""
-    return _npz(Path(runs) / "eval_ae" / item / "examples.npz", f"eval_ae@{item}")
+    return _npz(layout.eval_ae_examples(runs, item), f"eval_ae@{item}")
 
 
 def samples(runs: str | Path, item: str, dataset: str) -> np.ndarray:
     """Figs. 1 and 9: generated images uint8 (N, H, W, 3) of sample@ITEM on `dataset`."""
-    path = Path(runs) / "sample" / item / dataset / "samples.npy"
+    path = layout.samples_dir(runs, item, dataset) / layout.SAMPLES_FILE
     if not path.is_file():
         raise FileNotFoundError(f"'{path}' not found: run `dvc repro sample@{item}` first")
     return np.load(path)
 
 
-def metric_column(frame: pd.DataFrame, metric: str) -> str | None:
-    """The labelled column for a metric family, preferring Inception over the judge: "rfid" -> "rfid[inception]"
-    when present, else "rfd[judge]"; None when neither exists."""
-    judge = {"rfid": "rfd", "fid": "fd", "sfid": "sfd"}.get(metric, metric)
-    for column in (f"{metric}[inception]", f"{judge}[judge]", f"{metric}[judge]"):
-        if column in frame.columns:
-            return column
-    return None
+# Table 2 family -> (efficiency_frame column, factor to the table's unit)
+EFFICIENCY_FIELDS = {
+    "size": ("size_mib", 1.0),
+    "gflops": ("gflops_256_total", 1.0),
+    "train_time": ("train_wall_time_s", 1 / 60),  # seconds -> minutes: CPU runs take minutes, not hours
+    "encode": ("encode_img_s", 1.0),
+    "decode": ("decode_img_s", 1.0),
+}
+
+
+def efficiency_frame(runs: str | Path, items: Sequence[str]) -> pd.DataFrame:
+    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record.
+
+    The wall time is read here, in the report, so that eval_ae does not depend on a volatile record.
+    """
+    eff = efficiency(runs, list(items)).set_index("item")
+    eff["train_wall_time_s"] = training(runs, list(items)).set_index("item")["train_wall_time_s"].astype(float)
+    return eff

@@ -14,11 +14,10 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, to_hex
 
-from analysis.paper import ANALOGUE, DETERMINISTIC, LABELS, MAIN
+from analysis.paper import ANALOGUE, DETERMINISTIC, LABELS, LEVEL_ANALOGUE, MAIN, PAPER_DATASETS
 
 # Okabe-Ito-like colours, distinguishable in colour-blind vision; VMAE (the paper's model) gets the strongest red.
 PALETTE = {
@@ -34,14 +33,6 @@ PALETTE = {
     "raw": "#555555",
 }
 MARKERS = {"ae": "o", "dae": "s", "vae": "^", "sd-vae": "D", "vmae": "*", "raw": "X"}
-
-PAPER_DATASETS = {
-    "imagenet": "ImageNet-1K",
-    "celebahq": "CelebA-HQ",
-    "ade20k": "ADE20K",
-    "celebamaskhq": "CelebAMask-HQ",
-}
-LEVEL_ANALOGUE = {"object": "ADE20K", "part": "CelebAMask-HQ"}  # Fig. 7's (a) object-level and (b) part-level sets
 
 # Metric family -> axis name; the extractor in brackets is appended by `axis_label`. Generation FDs of eval_gen are
 # written `fd[...]`, reconstruction FDs of eval_ae `rfd[...]` / `rfid[...]`, so the prefix alone tells them apart.
@@ -61,7 +52,6 @@ METRIC_NAMES = {
     "is": "IS",
     "kid": "KID",
 }
-PERCEPTUAL_COLUMNS = ("lpips[vgg]", "percep[own]")  # eval_ae's perceptual distance: real LPIPS when its weights exist
 
 
 def figure_items(names: Iterable[str]) -> list[str]:
@@ -108,23 +98,6 @@ def axis_label(column: str) -> str:
     family, _, extractor = column.partition("[")
     name = METRIC_NAMES.get(family, family)
     return f"{name} [{extractor}" if extractor else name
-
-
-def perceptual_column(frame: pd.DataFrame) -> str:
-    """eval_ae's perceptual-distance column ("lpips[vgg]" when LPIPS weights were local, else "percep[own]")."""
-    for column in PERCEPTUAL_COLUMNS:
-        if column in frame.columns:
-            return column
-    raise ValueError(f"no perceptual column among {list(frame.columns)}: eval_ae writes one of {PERCEPTUAL_COLUMNS}")
-
-
-def fd_column(frame: pd.DataFrame, metric: str) -> str:
-    """The FD column of a frame ("rfid" or "fid"), Inception when measured, else the judge's; never unlabelled."""
-    judge = {"rfid": "rfd", "fid": "fd"}[metric]
-    for column in (f"{metric}[inception]", f"{judge}[judge]"):
-        if column in frame.columns:
-            return column
-    raise ValueError(f"no {metric} column among {list(frame.columns)}: expected '{judge}[judge]' at least")
 
 
 def dataset_title(name: str, kind: str) -> str:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
+from bench.layout import tables_dir
 from bench.log import get_logger, setup_logging
-from bench.paths import tables_dir
 
 NAME = "table4_ablation"
 RECON = ("psnr", "ssim", "rfd", "perceptual")
@@ -51,7 +51,7 @@ def make_table_ablation(runs: str | Path, items: Sequence[str], set_kinds: Mappi
     gen = results.generation(runs, present)
     recon = recon[recon["dataset"] == dataset].set_index("item")
     gen = gen[gen["dataset"] == dataset].set_index("item")
-    columns = {f: table_format.run_column(recon, f) for f in RECON} | {f: table_format.run_column(gen, f) for f in GEN}
+    columns = {f: results.column(recon, f) for f in RECON} | {f: results.column(gen, f) for f in GEN}
     run = pd.concat([recon[[columns[f] for f in RECON]], gen[[columns[f] for f in GEN]]], axis=1)
     table = table_format.metric_block(run, columns, paper.ABLATION, paper.TABLE4)
     return table.rename(index=paper.ABLATION_LABELS)

@@ -25,57 +25,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import paper
+from analysis.results import METRICS, Metric
 from bench.outputs import atomic_path
 
 PAPER, RUN = "paper", "this run"
 UP, DOWN = "↑", "↓"
-PAPER_DATASETS = {
-    "imagenet": "ImageNet-1K",
-    "celebahq": "CelebA-HQ",
-    "ade20k": "ADE20K",
-    "celebamaskhq": "CelebAMask-HQ",
-}
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric family: its direction, printed decimals, the paper's column and this run's candidate columns.
-
-    `run` lists the stage-output column names in order of preference (Inception before the judge, LPIPS-VGG
-    before the own perceptual network: the preference of `analysis.results.metric_column`).
-    """
-
-    higher_better: bool
-    decimals: int
-    paper: str | None  # the paper's header, with its extractor; None where the paper reports no such column
-    paper_key: str | None  # key in analysis.paper.TABLE1..4
-    run: tuple[str, ...]
-
-
-METRICS = {
-    "l1": Metric(False, 4, "L1", "l1", ("l1[0-1]",)),
-    "mse": Metric(False, 4, "MSE", "mse", ("mse[0-1]",)),
-    "psnr": Metric(True, 2, "PSNR", "psnr", ("psnr",)),
-    "ssim": Metric(True, 3, "SSIM", "ssim", ("ssim",)),
-    "perceptual": Metric(False, 3, "LPIPS[vgg]", "lpips", ("lpips[vgg]", "percep[own]")),
-    "rfd": Metric(False, 2, "rFID[inception]", "rfid", ("rfid[inception]", "rfd[judge]")),
-    "fd": Metric(False, 2, "gFID[inception]", "gfid", ("fid[inception]", "fd[judge]")),
-    "sfd": Metric(False, 2, "sFID[inception]", "sfid", ("sfid[inception]", "sfd[judge]")),
-    "is": Metric(True, 1, "IS[inception]", "is", ("is[inception]", "is[judge]")),
-    "precision": Metric(True, 3, "Prec[inception]", "precision", ("precision[inception]", "precision[judge]")),
-    "recall": Metric(True, 3, "Rec[inception]", "recall", ("recall[inception]", "recall[judge]")),
-    "size": Metric(False, 1, "size[MB]", "size_mb", ("size[MiB]",)),
-    "gflops": Metric(False, 1, "GFLOPs[256px]", "gflops", ("GFLOPs[256px]",)),
-    "train_time": Metric(False, 1, "train[h]", "train_hours", ("train[min]",)),
-    "encode": Metric(True, 1, None, None, ("encode[img/s]",)),
-    "decode": Metric(True, 1, None, None, ("decode[img/s]",)),
-}
 _BY_NAME = {name: m for m in METRICS.values() for name in (m.paper, *m.run) if name}
 
 
@@ -86,7 +45,7 @@ def analogue_sets(set_kinds: Mapping[str, str], paper_dataset: str) -> list[str]
 
 def analogue_note(set_kinds: Mapping[str, str]) -> str:
     """Which of our datasets stands in for which paper dataset, as one line (datasets with an analogue only)."""
-    pairs = [(n, PAPER_DATASETS[paper.ANALOGUE[k]]) for n, k in set_kinds.items() if k in paper.ANALOGUE]
+    pairs = [(n, paper.PAPER_DATASETS[paper.ANALOGUE[k]]) for n, k in set_kinds.items() if k in paper.ANALOGUE]
     return "; ".join(f"`{n}` stands in for {p}" for n, p in pairs)
 
 
@@ -100,18 +59,6 @@ def metric_of(header: str) -> Metric | None:
     return _BY_NAME.get(header.rsplit(" ", 1)[0])
 
 
-def run_column(frame: pd.DataFrame, family: str) -> str:
-    """The stage-output column this run reports for `family` (the first of `METRICS[family].run` present).
-
-    Raises:
-        ValueError: the stage outputs hold none of the candidate columns.
-    """
-    for name in METRICS[family].run:
-        if name in frame.columns:
-            return name
-    raise ValueError(f"stage outputs hold none of {list(METRICS[family].run)}: re-run the stage that writes them")
-
-
 def metric_block(
     run: pd.DataFrame, columns: Mapping[str, str], items: Sequence[str], paper_rows: Mapping[str, Mapping[str, float]]
 ) -> pd.DataFrame:
@@ -119,7 +66,7 @@ def metric_block(
 
     Args:
         run: this run's values indexed by item, with stage-output column names.
-        columns: family -> this run's column name (from `run_column`), in table order.
+        columns: family -> this run's column name (from `analysis.results.column`), in table order.
         items: the rows, in order; items absent from `run` get NaN.
         paper_rows: item -> {paper key: value}; empty where the paper has no counterpart (NaN then).
 

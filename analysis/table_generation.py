@@ -18,8 +18,8 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
+from bench.layout import tables_dir
 from bench.log import get_logger, setup_logging
-from bench.paths import tables_dir
 
 NAME = "table3_generation"
 FAMILIES = {  # paper dataset -> the metric families the paper's Table 3 reports on it
@@ -30,7 +30,7 @@ log = get_logger(__name__)
 
 
 def dataset_header(dataset: str, analogue: str) -> str:
-    return f"{dataset} (≈ {table_format.PAPER_DATASETS[analogue]})"
+    return f"{dataset} (≈ {paper.PAPER_DATASETS[analogue]})"
 
 
 def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str]) -> pd.DataFrame:
@@ -52,7 +52,7 @@ def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Map
         rows = frame[frame["dataset"] == dataset].set_index("item")
         if analogue not in FAMILIES or rows.empty:
             continue
-        columns = {family: table_format.run_column(rows, family) for family in FAMILIES[analogue]}
+        columns = {family: results.column(rows, family) for family in FAMILIES[analogue]}
         block = table_format.metric_block(rows, columns, paper.MAIN, paper.TABLE3[analogue])
         blocks[dataset_header(dataset, analogue)] = block.rename(index=paper.LABELS)
     if not blocks:

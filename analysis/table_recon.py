@@ -18,8 +18,8 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
+from bench.layout import tables_dir
 from bench.log import get_logger, setup_logging
-from bench.paths import tables_dir
 
 FAMILIES = ("l1", "mse", "psnr", "ssim", "perceptual", "rfd")  # the paper's column order
 NAME = "table1_recon"
@@ -39,7 +39,7 @@ def make_table_recon(runs: str | Path, items: Sequence[str], set_kinds: Mapping[
         Rows (dataset, model), columns (source, metric label); numbers as stage outputs hold them.
     """
     frame = results.reconstruction(runs, [i for i in paper.MAIN if i in items])
-    columns = {family: table_format.run_column(frame, family) for family in FAMILIES}
+    columns = {family: results.column(frame, family) for family in FAMILIES}
     blocks = {}
     for dataset, kind in set_kinds.items():
         rows = frame[frame["dataset"] == dataset].set_index("item")

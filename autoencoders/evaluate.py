@@ -14,39 +14,40 @@ a set left out of `autoencoders.train_sets` is then scored as a transfer set. Pe
 - Fig. 6: the same metrics after z' = mu + eps * n * std_c for each eps in `metrics.noise_eps` (see
   `autoencoders.robustness`; the eps = 0 row is the Table 1 row, computed once);
 - Table 2: parameters and fp32 MiB of what encode + decode read, GFLOPs per image (encode + decode, counted on the
-  meta device) at 256 px and at the native resolution, training wall time (sum of the train_ae phases), and
-  encode / decode throughput on this device. The 256-px GFLOPs use the *current* params architecture; the
-  paper-scale numbers (SD3 layout, 12 + 12 ViT) come from the paper-imagenet preset or `benchmarks/ae_bench.py`.
+  meta device) at 256 px and at the native resolution, and encode / decode throughput on this device (the training
+  wall time comes from train_ae's record in the report, so this stage does not depend on a volatile file). The
+  256-px GFLOPs use the *current* params architecture; the paper-scale numbers (SD3 layout, 12 + 12 ViT) come
+  from the paper-imagenet preset or `benchmarks/ae_bench.py`.
 
 Writes `<runs>/eval_ae/NAME/`: `metrics.json`, `examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
 first 8 eval images and clean reconstructions, uint8 (K, H, W, 3)), `noise_curve/<SET>.csv` (the Fig. 6 rows, for
-`dvc plots`), `params.json` and `meta.json`.
+`dvc plots`), `params.json`; `meta.json` goes to `<runs>/records/eval_ae/NAME/`.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
-from torch_fidelity.version import __version__ as torch_fidelity_version
 
 from autoencoders import InferenceOnly, build_autoencoder, load_trained
 from autoencoders.robustness import latent_std, noise_sweep
+from bench import layout
 from bench.config import Params, load_params
-from bench.data import open_split
 from bench.dist import setup
 from bench.efficiency import autoencoder_size, encode_decode_gflops, host_note, throughput
 from bench.featnets import load_perceptual
+from bench.features import suite_extractors
+from bench.items import check_autoencoder_item
 from bench.log import get_logger, setup_logging
 from bench.metrics import load_reference
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.paths import run_dir
-from bench.reference import reference_path, suite_extractors
+from bench.splits import open_split
 
 log = get_logger(__name__)
 PAPER_SIZE = 256  # Table 2 reports GFLOPs at the paper's 256 px, whatever the pipeline's resolution
@@ -54,24 +55,18 @@ EXAMPLES_PER_SET = 8  # images per set in examples.npz (the report's reconstruct
 GFLOP_KEYS = ("encode", "decode", "total")
 
 
-def check_item(params: Params, name: str) -> tuple[Path, dict]:
-    """Fail before any work on an unknown item or an untrained one.
-
-    Returns:
-        The trained weights' path and the train_ae stage's meta.json (for the training wall time).
-    """
-    if name not in params.autoencoders.variants:
-        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(params.autoencoders.variants)}")
-    trained = run_dir(params.paths, "train_ae", name)
-    for path in (trained / "model.pt", trained / "meta.json"):
-        if not path.is_file():
-            raise FileNotFoundError(f"'{path}' not found: train the item first with `dvc repro train_ae@{name}`")
-    return trained / "model.pt", json.loads((trained / "meta.json").read_text())
+def trained_weights(params: Params, name: str) -> Path:
+    """Fail before any work on an unknown item or an untrained one; the trained weights' path."""
+    check_autoencoder_item(params, name)
+    path = layout.autoencoder_weights(params.paths, name)
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' not found: train the item first with `dvc repro train_ae@{name}`")
+    return path
 
 
 def reference_paths(params: Params, extractors: dict) -> dict[str, dict[str, Path]]:
     """The eval-split reference statistics of every set and extractor, checked to exist (set -> name -> path)."""
-    paths = {s: {e: reference_path(params.paths, s, "eval", e) for e in extractors} for s in params.data.sets}
+    paths = {s: {e: layout.reference(params.paths, s, "eval", e) for e in extractors} for s in params.data.sets}
     missing = [str(p) for per_set in paths.values() for p in per_set.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"no reference statistics at {missing}: compute them with `dvc repro reference`")
@@ -80,12 +75,12 @@ def reference_paths(params: Params, extractors: dict) -> dict[str, dict[str, Pat
 
 def eval_loader(params: Params, dataset: str) -> DataLoader:
     """The first `metrics.recon_images` eval images of `dataset` (0 = all), in order, `metrics.batch_size` a batch."""
-    split = open_split(params.paths.data, dataset, "eval")
+    split = open_split(params.paths, dataset, "eval")
     n = len(split) if params.metrics.recon_images == 0 else min(params.metrics.recon_images, len(split))
     return DataLoader(Subset(split, range(n)), batch_size=params.metrics.batch_size, shuffle=False)
 
 
-def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.device, train_meta: dict) -> dict:
+def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.device) -> dict:
     """Table 2 of one item.
 
     Args:
@@ -94,11 +89,10 @@ def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.
         model: the trained autoencoder, eval mode, on `device`.
         x: (B, 3, H, W) images in [-1, 1] on `device`, the throughput batch.
         device: where throughput is timed.
-        train_meta: the train_ae stage's meta.json.
 
     Returns:
         {"params_m", "size_mib", "gflops_256": {"encode", "decode", "total"}, "gflops_native": {...},
-        "train_wall_time_s", "encode_img_s", "decode_img_s", "device"}.
+        "encode_img_s", "decode_img_s", "device"}. The training wall time is train_ae's record, read by the report.
     """
     res = params.data.resolution
     size = autoencoder_size(model, res)
@@ -124,7 +118,6 @@ def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.
         "params_m": size["params"] / 1e6,
         "size_mib": size["mib"],
         **gflops,
-        "train_wall_time_s": float(sum(train_meta["train_wall_time_s"].values())),
         "encode_img_s": throughput(encode, len(x), repeats=repeats, device=device),
         "decode_img_s": throughput(decode, len(x), repeats=repeats, device=device),
         "device": host_note(device),
@@ -140,7 +133,7 @@ def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
 
 
 def main(params: Params, name: str) -> None:
-    model_path, train_meta = check_item(params, name)
+    model_path = trained_weights(params, name)
     dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("eval_ae runs in one process: start it with `python -m autoencoders.evaluate NAME`")
@@ -150,9 +143,9 @@ def main(params: Params, name: str) -> None:
     identities = {e: extractor.identity for e, extractor in extractors.items()}
     ref_paths = reference_paths(params, extractors)
     model = load_trained(name, params.autoencoders, model_path, image_size=params.data.resolution).to(device)
-    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     perceptual.to(device)
-    out = run_dir(params.paths, "eval_ae", name)
+    out = layout.run_dir(params.paths, "eval_ae", name)
 
     reconstruction, curves, stds, examples = {}, {}, {}, {}
     for dataset in params.data.sets:
@@ -178,7 +171,7 @@ def main(params: Params, name: str) -> None:
         log.info("%s on %s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in reconstruction[dataset].items()))
 
     first = next(iter(eval_loader(params, next(iter(params.data.sets)))))["image"].to(device)
-    versions = {"torch": torch.__version__, "torch-fidelity": torch_fidelity_version}
+    versions = {"torch": torch.__version__, "torch-fidelity": version("torch-fidelity")}
     metrics = {
         "item": name,
         "kind": params.autoencoders.variants[name].kind,
@@ -188,15 +181,16 @@ def main(params: Params, name: str) -> None:
         "reconstruction": reconstruction,
         "noise_curve": curves,
         "latent_std": stds,
-        "efficiency": efficiency(params, name, model, first, device, train_meta),
+        "efficiency": efficiency(params, name, model, first, device),
     }
-    with atomic_path(out / "examples.npz") as tmp, tmp.open("wb") as f:
+    with atomic_path(layout.eval_ae_examples(params.paths, name)) as tmp, tmp.open("wb") as f:
         np.savez(f, **examples)
     for dataset, rows in curves.items():
-        write_curve(out / "noise_curve" / f"{dataset}.csv", rows)
-    write_json(out / "metrics.json", metrics)
+        write_curve(layout.noise_curve(params.paths, name, dataset), rows)
+    write_json(layout.eval_ae_metrics(params.paths, name), metrics)
     record.write(
         out,
+        layout.record_dir(params.paths, "eval_ae", name),
         {
             "runtime": params.runtime,
             "data": {"resolution": params.data.resolution, "sets": sorted(params.data.sets)},

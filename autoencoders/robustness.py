@@ -29,10 +29,10 @@ from torch import nn
 from tqdm import tqdm
 
 from autoencoders.base import Autoencoder
-from bench.data import to_uint8_image
 from bench.features import extract_features
+from bench.images import to_hwc_uint8, to_uint8_image
 from bench.metrics import POOL, Reference, compute_reconstruction_fd, reconstruction_metrics, summarise
-from diffusion.sharding import sample_noise
+from bench.sharding import sample_noise
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,6 @@ class SweepResult:
     n_images: int
     images: np.ndarray
     recons: np.ndarray
-
-
-def _hwc(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8 numpy."""
-    return to_uint8_image(x).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -109,7 +104,7 @@ def noise_sweep(
         eps: perturbation ratios; eps[0] must be 0 (the clean reconstruction).
         noise_seed: base seed of the per-image noise (`metrics.noise_seed`).
         perceptual: distance module of `bench.featnets.load_perceptual`, on `device`.
-        extractors: evaluation extractors by name (`bench.reference.suite_extractors`), on `device`.
+        extractors: evaluation extractors by name (`bench.features.suite_extractors`), on `device`.
         references: eval-split reference statistics by extractor name.
         device: where the model runs.
         keep: originals / clean reconstructions kept for the examples figure.
@@ -138,8 +133,8 @@ def noise_sweep(
                 feats[k][name].append(extract_features(extractor, [recon_u8])[POOL])  # (B, D)
             if k == 0:
                 take = max(keep - n_images, 0)  # possibly 0: keeps the (0, H, W, 3) shape for the concatenation
-                images.append(_hwc(x[:take]))
-                recons.append(_hwc(y[:take]))
+                images.append(to_hwc_uint8(x[:take]))
+                recons.append(to_hwc_uint8(y[:take]))
         n_images += len(x)
     if n_images < 2:
         raise ValueError(f"the noise sweep needs at least two images for rFD, got {n_images}: check the eval split")

@@ -9,32 +9,32 @@ Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.nam
 3. fine-tuning at full resolution for the last `finetune_fraction` of the steps, decoder only
    (the paper) or everything (`finetune: all`, what the release really did).
 
-Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png`
-(eval images over their reconstructions), `train/phase{1,3}/` checkpoints and dvclive curves, `params.json`,
-`meta.json` (wall time per phase, steps, device, library versions, perceptual network used).
+Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png` (eval images over their
+reconstructions), `params.json`; `<runs>/work/train_ae/NAME/phase{1,3}/`: resumable checkpoints and dvclive curves;
+`<runs>/records/train_ae/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+from importlib.metadata import version
 
-import diffusers
-import timm
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from autoencoders import build_autoencoder
 from autoencoders.base import Autoencoder
+from bench import layout
 from bench.config import Params, as_dict, load_params
-from bench.data import open_split, open_union
 from bench.dist import cleanup, setup
 from bench.featnets import load_perceptual
+from bench.items import check_autoencoder_item
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path
-from bench.paths import run_dir
+from bench.splits import open_split, open_union
 
 log = get_logger(__name__)
 RECON_PER_SET = 8  # images per eval set in recon.png
@@ -53,44 +53,33 @@ def phase_steps(total: int, finetune_fraction: float) -> tuple[int, int]:
     return total - finetune, finetune
 
 
-def check_item(params: Params, name: str) -> None:
-    """Fail before any work on an unknown item or training set."""
-    cfg = params.autoencoders
-    if name not in cfg.variants:
-        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(cfg.variants)}")
-    missing = [s for s in cfg.train_sets if s not in params.data.sets]
-    if missing:
-        raise ValueError(f"autoencoders.train_sets {missing} are not in data.sets {sorted(params.data.sets)}")
-
-
 @torch.no_grad()
 def recon_grid(model: Autoencoder, params: Params, device: torch.device) -> torch.Tensor:
     """Eval images (odd rows) over their reconstructions (even rows), RECON_PER_SET per training set; (3, H', W')."""
     model.eval()
     rows = []
     for name in params.autoencoders.train_sets:
-        split = open_split(params.paths.data, name, "eval")
+        split = open_split(params.paths, name, "eval")
         x = torch.stack([split[i]["image"] for i in range(min(RECON_PER_SET, len(split)))]).to(device)
         rows += [x, model.decode(model.encode(x).mode()).clamp(-1, 1)]
     return make_grid(torch.cat(rows).cpu() * 0.5 + 0.5, nrow=RECON_PER_SET, padding=1)
 
 
 def main(params: Params, name: str) -> None:
-    check_item(params, name)
+    check_autoencoder_item(params, name)
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.autoencoders
     variant = cfg.variants[name]
-    out = run_dir(params.paths, "train_ae", name)
+    out = layout.run_dir(params.paths, "train_ae", name)
+    work = layout.work_dir(params.paths, "train_ae", name)
     record = StageRecord()
 
-    perceptual = load_perceptual(
-        params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt", cfg.percep_own_scale
-    )
+    perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"), cfg.percep_own_scale)
     perceptual.to(dist.device)
     res = params.data.resolution
     model = build_autoencoder(name, cfg, perceptual, image_size=res // variant.phases.pretrain_downscale)
-    dataset = open_union(params.paths.data, cfg.train_sets, "train")
+    dataset = open_union(params.paths, cfg.train_sets, "train")
     loss_scale = perceptual.scale  # percep-own's training multiplier; 1 for LPIPS-VGG
     signature = {"variant": as_dict(variant), "arch": as_dict(cfg.arch(name)), "perceptual": perceptual.name}
     if loss_scale != 1.0:  # a checkpoint trained under another multiplier is not resumed
@@ -107,7 +96,7 @@ def main(params: Params, name: str) -> None:
         lambda m, b, step: m.loss({**b, "image": resized(b["image"], size)}, step),
         dataset,
         dataclasses.replace(cfg.train_cfg(name), steps=pre_steps),
-        out / "train" / "phase1",
+        work / "phase1",
         seed=seed,
         dist=dist,
         groups=lambda m: m.optim_groups(),
@@ -126,7 +115,7 @@ def main(params: Params, name: str) -> None:
             lambda m, b, step: m.loss(b, step),
             dataset,
             ft_cfg,
-            out / "train" / "phase3",
+            work / "phase3",
             seed=seed + 1,
             dist=dist,
             groups=lambda m: m.optim_groups(),
@@ -137,12 +126,13 @@ def main(params: Params, name: str) -> None:
 
     if dist.is_main:
         final = result.ema if result.ema is not None else result.model
-        with atomic_path(out / "model.pt") as tmp:
+        with atomic_path(layout.autoencoder_weights(params.paths, name)) as tmp:
             torch.save(final.state_dict(), tmp)
         with atomic_path(out / "recon.png") as tmp:
             save_image(recon_grid(final, params, dist.device), tmp, format="png")
         record.write(
             out,
+            layout.record_dir(params.paths, "train_ae", name),
             {
                 "seed": seed,
                 "data": {"resolution": res},
@@ -162,7 +152,7 @@ def main(params: Params, name: str) -> None:
             perceptual=perceptual.name,
             perceptual_loss_scale=loss_scale,
             parameters=sum(p.numel() for n, p in final.named_parameters() if not n.startswith("discriminator.")),
-            versions={"timm": timm.__version__, "diffusers": diffusers.__version__},
+            versions={"timm": version("timm"), "diffusers": version("diffusers")},
             last_metrics=result.metrics,
         )
     cleanup()

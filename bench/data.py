@@ -9,8 +9,9 @@ folder per split:
 - real sets (ImageNet, CelebA-HQ, ADE20K, CelebAMask-HQ) are too large to copy, so the split is a
   manifest `records.jsonl` of local files, decoded and ADM centre-cropped on read.
 
-`SplitDataset` reads either layout and yields `{"image": (3, H, W) float in [-1, 1], "label": int,
-"mask": (H, W) uint8 (where the set has masks), "index": int}`.
+`bench.splits.SplitDataset` reads either layout. The stage's own record (wall time, git SHA) goes to
+`<runs>/records/data/meta.json`, outside the data folder that every later stage depends on, so re-running the stage
+on unchanged params leaves the folder's hash, and everything downstream, as it was.
 """
 
 from __future__ import annotations
@@ -18,86 +19,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
-from bench import embedded, folders
+from bench import embedded, folders, layout
 from bench.config import EMBEDDED_KINDS, DataCfg, DatasetCfg, Params, load_params
 from bench.outputs import StageRecord, atomic_path, write_json, write_npy
 
 MASK_LEVEL = {"imagenet": None, "celebahq": None, "ade20k": "object", "celebamaskhq": "part"}
 GEN_CHUNK = 256  # images generated per progress-bar tick; output does not depend on it
-
-
-def to_tensor_image(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float (3, H, W) in [-1, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def to_uint8_image(x: torch.Tensor) -> torch.Tensor:
-    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., 3, H, W), rounded and clamped (the PNG convention)."""
-    return (x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-class SplitDataset(Dataset):
-    """One materialised split (`<data>/<set>/<split>/`), in either storage layout."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        meta_path = self.root.parent / "meta.json"
-        if not meta_path.is_file():
-            raise FileNotFoundError(f"'{meta_path}' not found: run the data stage first (`dvc repro data`)")
-        self.meta = json.loads(meta_path.read_text())
-        self.resolution = int(self.meta["resolution"])
-        if (self.root / "images.npy").is_file():
-            # Memory-mapped so DataLoader workers share pages instead of copying the split.
-            self.images = np.load(self.root / "images.npy", mmap_mode="r")
-            self.labels = np.load(self.root / "labels.npy")
-            masks = self.root / "masks.npy"
-            self.masks = np.load(masks, mmap_mode="r") if masks.is_file() else None
-            self.records = None
-        elif (self.root / "records.jsonl").is_file():
-            lines = (self.root / "records.jsonl").read_text().splitlines()
-            self.records = [folders.Record.from_dict(json.loads(line)) for line in lines if line]
-            self.images = self.labels = self.masks = None
-        else:
-            raise FileNotFoundError(
-                f"'{self.root}' holds no split (images.npy or records.jsonl): re-run `dvc repro data`"
-            )
-
-    def __len__(self) -> int:
-        return len(self.records) if self.records is not None else len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        if self.records is not None:
-            image, label, mask = folders.load_record(self.records[i], self.resolution)
-        else:
-            image, label = self.images[i], int(self.labels[i])
-            mask = self.masks[i] if self.masks is not None else None
-        item = {"image": to_tensor_image(image), "label": torch.tensor(label, dtype=torch.long), "index": i}
-        if mask is not None:
-            item["mask"] = torch.from_numpy(np.array(mask, dtype=np.uint8))
-        return item
-
-
-def open_split(data_root: str | Path, dataset: str, split: str) -> SplitDataset:
-    """The split `<data_root>/<dataset>/<split>` as a Dataset."""
-    return SplitDataset(Path(data_root) / dataset / split)
-
-
-def open_union(data_root: str | Path, datasets: tuple[str, ...], split: str) -> Dataset:
-    """Several sets' splits concatenated (e.g. the autoencoders' training union); items keep their own labels."""
-    parts = [open_split(data_root, name, split) for name in datasets]
-    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# The stage
-# ---------------------------------------------------------------------------------------------
 
 
 def _materialise_embedded(name: str, ds: DatasetCfg, cfg: DataCfg, seed: int, out: Path) -> dict:
@@ -176,7 +107,7 @@ def materialise(name: str, ds: DatasetCfg, cfg: DataCfg, seed: int, data_root: P
         info = _materialise_real(name, ds, seed, out)
     meta = {"name": name, "kind": ds.kind, "resolution": cfg.resolution, "seed": seed, **info}
     meta["num_classes"] = len(meta["label_names"])
-    write_json(out / "meta.json", meta)
+    write_json(layout.dataset_meta(data_root, name), meta)
     return meta
 
 
@@ -196,7 +127,8 @@ def main(params: Params) -> None:
     root = Path(params.paths.data)
     summary = {name: materialise(name, ds, params.data, params.seed, root) for name, ds in params.data.sets.items()}
     counts = {name: m["counts"] for name, m in summary.items()}
-    record.write(root / "_stage", {"seed": params.seed, "data": params.data}, counts=counts)
+    records = layout.record_dir(params.paths, "data")  # params.json too: the data folder holds data alone
+    record.write(records, records, {"seed": params.seed, "data": params.data}, counts=counts)
 
 
 if __name__ == "__main__":

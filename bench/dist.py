@@ -28,7 +28,12 @@ class DistInfo:
         return self.rank == 0
 
 
-def _pick_device(runtime: RuntimeCfg, local_rank: int) -> torch.device:
+def pick_device(runtime: RuntimeCfg, local_rank: int = 0) -> torch.device:
+    """The suite's one device rule: `runtime.device` ("auto" takes CUDA when visible), the local rank's GPU.
+
+    Raises:
+        ValueError: `cuda` asked for where no CUDA device is visible.
+    """
     if runtime.device == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             "runtime.device is 'cuda' but no CUDA device is visible: set runtime.device to 'auto' or 'cpu'"
@@ -49,7 +54,7 @@ def setup(runtime: RuntimeCfg, seed: int) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _pick_device(runtime, local_rank)
+    device = pick_device(runtime, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = runtime.tf32

@@ -39,7 +39,10 @@ from torch_fidelity import FeatureExtractorBase, FeatureExtractorInceptionV3, re
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.version import __version__ as tf_version
 
+from bench import layout
+from bench.config import MetricsCfg, PathsCfg
 from bench.featnets import SPATIAL_CHANNELS, JudgeNet, load_featnet
+from bench.log import get_logger
 from bench.metrics import INCEPTION, LOGITS, POOL, SPATIAL
 
 JUDGE = "judge"
@@ -49,6 +52,7 @@ INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's PyTorch
 # Torch hub cache names of that port when torch-fidelity or pytorch-fid downloaded it on a machine with internet.
 INCEPTION_HUB_FILES = ("weights-inception-2015-12-05-6726825d.pth", INCEPTION_FILE)
 TF_LAYER = {POOL: "2048", LOGITS: "logits_unbiased"}  # our names -> torch-fidelity inception-v3-compat names
+log = get_logger(__name__)
 
 
 def _check_uint8(x: torch.Tensor) -> None:
@@ -230,7 +234,7 @@ def extract_features(extractor: FeatureExtractorBase, batches: Iterable[torch.Te
 
     Args:
         extractor: from `build_extractor` (any torch-fidelity extractor works).
-        batches: uint8 (B_i, 3, H, W) tensors (float [-1, 1] images: `bench.data.to_uint8_image` first).
+        batches: uint8 (B_i, 3, H, W) tensors (float [-1, 1] images: `bench.images.to_uint8_image` first).
 
     Returns:
         feature name -> (N, D) float32 on CPU, N = sum of B_i, in input order.
@@ -244,6 +248,29 @@ def extract_features(extractor: FeatureExtractorBase, batches: Iterable[torch.Te
     if not any(parts.values()):
         raise ValueError("extract_features got no batches")
     return {f: torch.cat(v) for f, v in parts.items()}
+
+
+def suite_extractors(metrics: MetricsCfg, paths: PathsCfg, device: torch.device) -> dict[str, _SuiteExtractor]:
+    """The evaluation extractors in use, by name ("judge" always; "inception" per `metrics.inception`).
+
+    The reference, eval_ae and eval_gen stages all build their extractors here, so references, reconstructions and
+    samples are seen by the same networks.
+
+    Raises:
+        FileNotFoundError: the judge has not been trained, or `inception: required` and its weights are absent.
+    """
+    judge = load_featnet(layout.featnet(paths, JUDGE))
+    out = {JUDGE: build_extractor(JUDGE, judge_network=judge).to(device)}
+    if metrics.inception != "off":
+        try:
+            weights = find_inception_weights(paths.weights)
+        except FileNotFoundError:
+            if metrics.inception == "required":
+                raise
+            log.info("no local Inception-v3 weights: metrics use the judge only (labelled [judge])")
+        else:
+            out[INCEPTION] = build_extractor(INCEPTION, feature_extractor_weights_path=weights).to(device)
+    return out
 
 
 register_extractors()  # like torch-fidelity's own registry: importing the module makes the names usable

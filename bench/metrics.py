@@ -4,7 +4,7 @@ Reconstruction metrics take image batches (B, 3, H, W) in [-1, 1] and return one
 stage averages them over images. Conventions (stated once, here):
 - `l1[0-1]`, `mse[0-1]`: mean absolute / squared error on images mapped to [0, 1] (x / 2 + 1 / 2);
 - `psnr`: per image on uint8 images (round(127.5 x + 127.5), clamped to [0, 255], the PNG convention of
-  `bench.data.to_uint8_image`), peak 255, in dB; identical images give +inf, as in scikit-image;
+  `bench.images.to_uint8_image`), peak 255, in dB; identical images give +inf, as in scikit-image;
 - `ssim`: per image on [0, 1] images, data_range 1, Gaussian window sigma 1.5 truncated to 11 taps, K1 = 0.01,
   K2 = 0.03, population covariances, mean over the valid (unpadded) window positions, averaged over channels.
   This is `skimage.metrics.structural_similarity(..., channel_axis=-1, data_range=1, gaussian_weights=True,
@@ -33,7 +33,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, i
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
-from bench.data import to_uint8_image
+from bench.images import to_uint8_image
 
 # Reconstruction metric names (keys of metrics.json).
 L1, MSE, PSNR, SSIM = "l1[0-1]", "mse[0-1]", "psnr", "ssim"

@@ -95,15 +95,17 @@ def git_sha() -> str:
 class StageRecord:
     """Collects what `meta.json` reports about a stage run: code version, software, wall time.
 
-    Usage: `rec = StageRecord(); ...work...; rec.write(out_dir, cfg, extra)`.
+    Usage: `rec = StageRecord(); ...work...; rec.write(out_dir, record_dir, cfg, **extra)`. The resolved
+    sub-config (`params.json`, a function of params alone) goes beside the outputs; `meta.json` (wall time, git
+    SHA, host: different on every run) goes to `record_dir` (`bench.layout.record_dir`), outside anything a later
+    stage depends on, so the same inputs give the same output hashes.
     """
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
 
-    def write(self, out_dir: str | Path, cfg: Any, world_size: int = 1, **extra: Any) -> None:
-        out_dir = Path(out_dir)
-        write_json(out_dir / "params.json", cfg)
+    def write(self, out_dir: str | Path, record_dir: str | Path, cfg: Any, world_size: int = 1, **extra: Any) -> None:
+        write_json(Path(out_dir) / "params.json", cfg)
         meta = {
             "git_sha": git_sha(),
             "torch": torch.__version__,
@@ -114,4 +116,4 @@ class StageRecord:
             "wall_time_s": round(time.perf_counter() - self.start, 3),
             **extra,
         }
-        write_json(out_dir / "meta.json", meta)
+        write_json(Path(record_dir) / "meta.json", meta)

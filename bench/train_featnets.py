@@ -8,7 +8,8 @@ labels offset past the previous set's, so one judge scores every dataset.
 
 Writes `<runs>/featnets/`: `perceptual.pt`, `judge.pt` (identity, config and state dict), `metrics.json`
 (held-out accuracy of each network, overall and per set, and whether the judge reaches
-`featnets.min_judge_accuracy`), per-network checkpoints and dvclive curves, `params.json`, `meta.json`.
+`featnets.min_judge_accuracy`), per-network checkpoints and dvclive curves, `params.json`; `meta.json` goes to
+`<runs>/records/featnets/`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from __future__ import annotations
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from bench import layout
 from bench.config import Params, load_params
-from bench.data import open_split
 from bench.dist import cleanup, setup
 from bench.featnets import accuracy, build_featnet, classifier_loss, featnet_state
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.paths import run_dir
+from bench.splits import open_split
 
 log = get_logger(__name__)
 EVAL_BATCH = 256  # accuracy is batch-size independent; this only bounds memory
@@ -47,7 +48,7 @@ def joint_splits(params: Params, split: str) -> tuple[dict[str, Dataset], int, l
     """Each set's split with offset labels, the total number of classes, and the joint label names."""
     parts, names, offset = {}, [], 0
     for name in params.featnets.sets:
-        s = open_split(params.paths.data, name, split)
+        s = open_split(params.paths, name, split)
         labels = s.meta["label_names"]
         if len(labels) < 2:
             raise ValueError(f"featnets.sets: '{name}' has {len(labels)} label(s); a classifier needs at least 2")
@@ -69,7 +70,7 @@ def main(params: Params) -> None:
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     record = StageRecord()
-    out = run_dir(params.paths, "featnets")
+    out = layout.run_dir(params.paths, "featnets")
     train_parts, num_classes, label_names = joint_splits(params, "train")
     eval_parts, _, _ = joint_splits(params, "eval")
     train_set = ConcatDataset(list(train_parts.values()))
@@ -86,7 +87,7 @@ def main(params: Params) -> None:
         overall = sum(per_set[n] * len(p) for n, p in eval_parts.items()) / sum(len(p) for p in eval_parts.values())
         metrics[role] = {"network": arch, "eval_accuracy": overall, "eval_accuracy_per_set": per_set}
         if dist.is_main:
-            with atomic_path(out / f"{role}.pt") as tmp:
+            with atomic_path(layout.featnet(params.paths, role)) as tmp:
                 torch.save(featnet_state(net.cpu()), tmp)
     judge_acc = metrics["judge"]["eval_accuracy"]
     metrics["judge"]["meets_min_accuracy"] = judge_acc >= cfg.min_judge_accuracy
@@ -98,9 +99,13 @@ def main(params: Params) -> None:
     if dist.is_main:
         write_json(out / "metrics.json", metrics)
         record.write(
-            out, {"seed": params.seed, "data": {"resolution": params.data.resolution}, "featnets": cfg},
-            world_size=dist.world_size, num_classes=num_classes, label_names=label_names,
-        )  # fmt: skip
+            out,
+            layout.record_dir(params.paths, "featnets"),
+            {"seed": params.seed, "data": {"resolution": params.data.resolution}, "featnets": cfg},
+            world_size=dist.world_size,
+            num_classes=num_classes,
+            label_names=label_names,
+        )
     cleanup()
 
 

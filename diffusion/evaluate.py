@@ -2,7 +2,7 @@
 
 Run: `python -m diffusion.evaluate NAME` (DVC fans it out over `diffusion.items`). For each dataset of
 `diffusion.items.NAME`, the images of `<runs>/sample/NAME/<dataset>/samples.npy` go through every evaluation
-extractor in use (`bench.reference.suite_extractors`: the judge always, Inception-v3 when `metrics.inception` allows
+extractor in use (`bench.features.suite_extractors`: the judge always, Inception-v3 when `metrics.inception` allows
 it and its weights are local) and are compared with the dataset's TRAIN-split reference statistics
 (`<runs>/reference/<dataset>/train.<extractor>.npz`; ADM's reference batches are training images too). A reference
 made by another network or other weights is refused (`bench.metrics.load_reference`).
@@ -11,7 +11,8 @@ Writes `<runs>/eval_gen/NAME/`:
 - `metrics.json`: {"extractors": {name: identity}, <dataset>: {"fd[judge]", "sfd[judge]", "is[judge]",
   "is_std[judge]", "kid[judge]", "kid_std[judge]", "precision[judge]", "recall[judge]", ["fid[inception]", ...],
   "n_samples", "reference": "train"}}; only {"extractors": ...} for an item without generation datasets;
-- `params.json`, `meta.json` (torch-fidelity version, extractor identities, the KID subset size used per dataset).
+- `params.json`; `<runs>/records/eval_gen/NAME/meta.json` (torch-fidelity version, extractor identities, the KID
+  subset size used per dataset).
 
 Estimators (`metrics` params, seeded with `seed`): IS over `is_splits` splits; KID over `kid_subsets` random
 subsets of min(kid_subset_size, n_samples, reference size) features per side (a smaller subset keeps the MMD^2
@@ -23,30 +24,24 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch_fidelity.version import __version__ as tf_version
 from tqdm import tqdm
 
+from bench import layout
 from bench.config import MetricsCfg, Params, PathsCfg, load_params
-from bench.features import extract_features
+from bench.dist import pick_device
+from bench.features import extract_features, suite_extractors
+from bench.items import check_diffusion_item
 from bench.log import get_logger, setup_logging
 from bench.metrics import Reference, compute_generation_metrics, load_reference
 from bench.outputs import StageRecord, write_json
-from bench.paths import run_dir
-from bench.reference import reference_path, suite_extractors
-from diffusion.extract import check_item
-from diffusion.sample import SAMPLES_FILE
 
 log = get_logger(__name__)
 REFERENCE_SPLIT = "train"  # generation is judged against training images (ADM's reference batches)
-
-
-def samples_path(paths: PathsCfg, name: str, dataset: str) -> Path:
-    """`<runs>/sample/NAME/<dataset>/samples.npy`, the sample stage's output."""
-    return run_dir(paths, "sample", name) / dataset / SAMPLES_FILE
 
 
 def open_samples(path: Path, name: str) -> np.ndarray:
@@ -79,7 +74,7 @@ def open_references(paths: PathsCfg, dataset: str, extractors: dict) -> dict[str
     """
     refs = {}
     for ext_name, extractor in extractors.items():
-        path = reference_path(paths, dataset, REFERENCE_SPLIT, ext_name)
+        path = layout.reference(paths, dataset, REFERENCE_SPLIT, ext_name)
         if not path.is_file():
             raise FileNotFoundError(
                 f"no {ext_name} reference statistics for {dataset} at {path}: run `dvc repro reference` first"
@@ -154,10 +149,9 @@ def evaluate_samples(
 
 
 def main(params: Params, name: str) -> None:
-    check_item(params, name)
+    check_diffusion_item(params, name)
     setup_logging(0)
-    # The device rule of the reference stage, so samples and references see the same numerics.
-    device = torch.device("cuda" if torch.cuda.is_available() and params.runtime.device != "cpu" else "cpu")
+    device = pick_device(params.runtime)  # the reference stage's rule: samples and references see the same numerics
     record = StageRecord()
     cfg, datasets = params.metrics, params.diffusion.items[name]
     extractors = suite_extractors(cfg, params.paths, device)
@@ -165,7 +159,7 @@ def main(params: Params, name: str) -> None:
     # Every input is checked before the first feature is extracted: a missing file fails in seconds, not hours.
     inputs = {}
     for dataset in datasets:
-        images = open_samples(samples_path(params.paths, name, dataset), name)
+        images = open_samples(layout.samples_dir(params.paths, name, dataset) / layout.SAMPLES_FILE, name)
         refs = open_references(params.paths, dataset, extractors)
         check_counts(len(images), min(len(r.pool) for r in refs.values()), cfg, dataset)
         inputs[dataset] = images, refs
@@ -180,11 +174,12 @@ def main(params: Params, name: str) -> None:
         used[dataset] = {"n_samples": len(images), "n_reference": n_ref, "kid_subset_size": kid_size}
         log.info("%s/%s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
-    out = run_dir(params.paths, "eval_gen", name)
-    write_json(out / "metrics.json", metrics)
+    out = layout.run_dir(params.paths, "eval_gen", name)
+    write_json(layout.eval_gen_metrics(params.paths, name), metrics)
     estimators = ("inception", "batch_size", "is_splits", "kid_subsets", "kid_subset_size", "prc_neighborhood")
     record.write(
         out,
+        layout.record_dir(params.paths, "eval_gen", name),
         {
             "seed": params.seed,
             "runtime": {"device": params.runtime.device},
@@ -193,7 +188,7 @@ def main(params: Params, name: str) -> None:
         },
         item=name,
         device=str(device),
-        torch_fidelity=tf_version,
+        torch_fidelity=version("torch-fidelity"),
         extractors=identities,
         datasets=used,
     )

@@ -10,7 +10,7 @@ it writes `<runs>/extract/NAME/<dataset>/`:
 - `labels.npy` (N,) int64;
 - `stats.json`: per-channel mean/std over `stats_samples` latents drawn with the seeded RNG (see
   `diffusion.latents`), the one file training and sampling normalise with;
-- `params.json`, `meta.json`.
+- `params.json` (`meta.json` goes to `<runs>/records/extract/NAME/<dataset>/`).
 """
 
 from __future__ import annotations
@@ -26,35 +26,25 @@ from tqdm import tqdm
 from autoencoders import load_trained
 from autoencoders.base import Autoencoder
 from bench.config import ExtractCfg, Params, load_params
-from bench.data import open_split
 from bench.dist import DistInfo, cleanup, setup
-from bench.log import get_logger, setup_logging
-from bench.outputs import StageRecord
-from bench.paths import run_dir
-from diffusion.latents import (
+from bench.items import check_diffusion_item
+from bench.layout import (
     FLIP_FILE,
     LABELS_FILE,
     LATENTS_FILE,
     STATS_FILE,
-    Layout,
-    compute_stats,
-    create_array,
-    publish_arrays,
-    write_stats,
+    Root,
+    autoencoder_weights,
+    latents_dir,
+    record_dir,
+    run_dir,
 )
+from bench.log import get_logger, setup_logging
+from bench.outputs import StageRecord
+from bench.splits import open_split
+from diffusion.latents import Layout, compute_stats, create_array, publish_arrays, write_stats
 
 log = get_logger(__name__)
-
-
-def check_item(params: Params, name: str) -> None:
-    """Fail before any work on an item without a diffusion entry."""
-    if name not in params.diffusion.items:
-        raise ValueError(f"'{name}' is not under diffusion.items (items: {sorted(params.diffusion.items)})")
-
-
-def autoencoder_path(params: Params, name: str) -> Path:
-    """The trained weights the train_ae stage leaves for item `name`."""
-    return run_dir(params.paths, "train_ae", name) / "model.pt"
 
 
 def stored_layout(ae: Autoencoder, store: str, image_size: int, device: torch.device) -> Layout:
@@ -84,14 +74,14 @@ def encode_rows(ae: Autoencoder, x: torch.Tensor, layout: Layout) -> torch.Tenso
 
 
 def extract_dataset(
-    ae: Autoencoder, data_root: str, dataset: str, out: Path, cfg: ExtractCfg, seed: int, dist: DistInfo
+    ae: Autoencoder, data: Root, dataset: str, out: Path, cfg: ExtractCfg, seed: int, dist: DistInfo
 ) -> dict:
     """Encode one dataset's train split (and its flip) into `out`; rank 0 then writes `stats.json`.
 
     Returns:
         What meta.json reports: image count, stored layout, latent shape, stats sample count.
     """
-    split = open_split(data_root, dataset, "train")
+    split = open_split(data, dataset, "train")
     n, res = len(split), split.resolution
     layout = stored_layout(ae, cfg.store, res, dist.device)
     side = res // ae.downsample
@@ -128,7 +118,7 @@ def extract_dataset(
 
 
 def main(params: Params, name: str) -> None:
-    check_item(params, name)
+    check_diffusion_item(params, name)
     # The item's folder is the declared DVC output: it exists even for an item with no generation datasets.
     run_dir(params.paths, "extract", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
@@ -136,15 +126,17 @@ def main(params: Params, name: str) -> None:
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.diffusion.extract
-    ae = load_trained(name, params.autoencoders, autoencoder_path(params, name), image_size=params.data.resolution)
+    weights = autoencoder_weights(params.paths, name)
+    ae = load_trained(name, params.autoencoders, weights, image_size=params.data.resolution)
     ae.to(dist.device)
     for dataset in params.diffusion.items[name]:
         record = StageRecord()
-        out = run_dir(params.paths, "extract", name) / dataset
-        info = extract_dataset(ae, params.paths.data, dataset, out, cfg, params.seed, dist)
+        out = latents_dir(params.paths, name, dataset)
+        info = extract_dataset(ae, params.paths, dataset, out, cfg, params.seed, dist)
         if dist.is_main:
             record.write(
                 out,
+                record_dir(params.paths, "extract", name, dataset),
                 {
                     "seed": params.seed,
                     "data": {"resolution": params.data.resolution},

@@ -34,10 +34,10 @@ from torch.utils.data import Dataset
 
 from autoencoders.base import Posterior
 from bench.dist import DistInfo, barrier
+from bench.layout import FLIP_FILE, LABELS_FILE, LATENTS_FILE
 from bench.outputs import write_json
 
 Layout = Literal["mean", "moments"]
-LATENTS_FILE, FLIP_FILE, LABELS_FILE, STATS_FILE = "latents.npy", "latents_flip.npy", "labels.npy", "stats.json"
 STATS_CHUNK = 256  # latents read per step while computing statistics (fixed: the moments draw depends on it)
 
 

@@ -9,14 +9,13 @@ the output does not depend on the number of processes or the batch size. Each im
 autoencoder.
 
 Writes `<runs>/sample/NAME/<dataset>/`: `samples.npy` uint8 (N, H, W, 3), `labels.npy` int64 (N,) (-1 for
-unconditional sets), `grid.png` (the first 64 samples), `params.json`, `meta.json`.
+unconditional sets), `grid.png` (the first 64 samples), `params.json`; `meta.json` to
+`<runs>/records/sample/NAME/<dataset>/`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,53 +24,23 @@ from tqdm import tqdm
 
 from autoencoders import load_trained
 from autoencoders.base import Autoencoder
-from bench.ckpt import load_checkpoint
+from bench import layout
 from bench.config import Params, SampleCfg, load_params
-from bench.data import to_uint8_image
 from bench.dist import cleanup, setup
+from bench.images import to_hwc_uint8
+from bench.items import check_diffusion_item
+from bench.layout import LABELS_FILE, SAMPLES_FILE, STATS_FILE
 from bench.log import get_logger, setup_logging
 from bench.outputs import StageRecord, atomic_path
-from bench.paths import run_dir
-from diffusion.dit import DiT, DiTConfig
-from diffusion.extract import autoencoder_path, check_item
-from diffusion.latents import (
-    LABELS_FILE,
-    STATS_FILE,
-    LatentStats,
-    create_array,
-    denormalise,
-    load_stats,
-    publish_arrays,
-)
+from bench.sharding import sample_labels, sample_noise, shard_indices
+from diffusion.dit import DiT
+from diffusion.latents import LatentStats, create_array, denormalise, load_stats, publish_arrays
 from diffusion.objective import euler_sample
-from diffusion.sharding import sample_labels, sample_noise, shard_indices
-from diffusion.train import DIT_FILE, MODEL_FILE
+from diffusion.trained import load_dit
 
 log = get_logger(__name__)
 NO_LABEL = -1  # labels.npy entry of an unconditionally generated image
 GRID_IMAGES, GRID_ROW = 64, 8  # grid.png: the first 64 samples, 8 per row
-SAMPLES_FILE = "samples.npy"
-
-
-def load_dit(folder: Path, stats: LatentStats) -> DiT:
-    """Rebuild a trained DiT from `dit.json` + `model.pt` (strict), refusing one trained on other statistics.
-
-    Raises:
-        FileNotFoundError: the train_dit stage has not run.
-        ValueError: the DiT was trained on another `stats.json` than the one sampling would denormalise with.
-    """
-    info_path = folder / DIT_FILE
-    if not info_path.is_file():
-        raise FileNotFoundError(f"'{info_path}' not found: run `dvc repro train_dit@NAME` first")
-    info = json.loads(info_path.read_text())
-    if info["stats_sha256"] != stats.sha256:
-        raise ValueError(
-            f"the DiT in '{folder}' was trained on other latent statistics (sha256 {info['stats_sha256'][:12]} vs "
-            f"{stats.sha256[:12]}): the latents were re-extracted since; re-run train_dit for this item"
-        )
-    model = DiT(DiTConfig(**info["config"]))
-    model.load_state_dict(load_checkpoint(folder / MODEL_FILE), strict=True)
-    return model.eval()
 
 
 @torch.no_grad()
@@ -107,15 +76,15 @@ def generate(
         cfg_channels=cfg.cfg_channels,
     )  # (B, C, h, w) normalised
     images = ae.decode(denormalise(x, stats))  # (B, 3, H, W) in about [-1, 1]
-    images = to_uint8_image(images).permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+    images = to_hwc_uint8(images)  # (B, H, W, 3) uint8
     labels = y.numpy() if y is not None else np.full(len(indices), NO_LABEL, dtype=np.int64)
     return images, labels
 
 
 def main(params: Params, name: str) -> None:
-    check_item(params, name)
+    check_diffusion_item(params, name)
     # The item's folder is the declared DVC output: it exists even for an item with no generation datasets.
-    run_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
+    layout.run_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
     dist = setup(params.runtime, params.seed)
@@ -123,12 +92,13 @@ def main(params: Params, name: str) -> None:
     cfg = params.diffusion.sample
     seed = params.seed + cfg.seed_offset
     res = params.data.resolution
-    ae = load_trained(name, params.autoencoders, autoencoder_path(params, name), image_size=res).to(dist.device)
+    weights = layout.autoencoder_weights(params.paths, name)
+    ae = load_trained(name, params.autoencoders, weights, image_size=res).to(dist.device)
     for dataset in params.diffusion.items[name]:
         record = StageRecord()
-        stats = load_stats(run_dir(params.paths, "extract", name) / dataset / STATS_FILE)
-        model = load_dit(run_dir(params.paths, "train_dit", name) / dataset, stats).to(dist.device)
-        out = run_dir(params.paths, "sample", name) / dataset
+        stats = load_stats(layout.latents_dir(params.paths, name, dataset) / STATS_FILE)
+        model = load_dit(layout.dit_dir(params.paths, name, dataset), stats).to(dist.device)
+        out = layout.samples_dir(params.paths, name, dataset)
         arrays = {
             out / SAMPLES_FILE: create_array(out / SAMPLES_FILE, (cfg.num_images, res, res, 3), np.uint8, dist),
             out / LABELS_FILE: create_array(out / LABELS_FILE, (cfg.num_images,), np.int64, dist),
@@ -147,6 +117,7 @@ def main(params: Params, name: str) -> None:
                 save_image(grid, tmp, format="png")
             record.write(
                 out,
+                layout.record_dir(params.paths, "sample", name, dataset),
                 {"seed": params.seed, "diffusion": {"sample": cfg, "mode": params.diffusion.datasets[dataset]}},
                 world_size=dist.world_size,
                 item=name,

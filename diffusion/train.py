@@ -8,65 +8,32 @@ label dropout, a null class) where `diffusion.datasets` says `conditional`, unco
 re-samples z = mu + sigma * eps.
 
 Writes `<runs>/train_dit/NAME/<dataset>/`: `model.pt` (EMA weights, a plain state dict), `dit.json` (the
-architecture and the SHA-256 of the `stats.json` trained on, which the sample stage checks), `ckpt/` (resumable),
-`live/` (dvclive), `params.json`, `meta.json`.
+architecture and the SHA-256 of the `stats.json` trained on, which the sample stage checks), `params.json`;
+`<runs>/work/train_dit/NAME/<dataset>/`: `ckpt/` (resumable) and `live/` (dvclive); `meta.json` to
+`<runs>/records/train_dit/NAME/<dataset>/`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from bench.config import DiTModelCfg, Params, as_dict, load_params
+from bench import layout
+from bench.config import Params, as_dict, load_params
 from bench.dist import cleanup, setup
+from bench.items import check_diffusion_item
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.paths import run_dir
-from diffusion.dit import DiT, build_dit
-from diffusion.extract import check_item
-from diffusion.latents import STATS_FILE, LatentDataset, LatentStats, load_stats
+from diffusion.dit import DiT
+from diffusion.latents import LatentDataset, load_stats
 from diffusion.objective import flow_loss
+from diffusion.trained import build_model, num_classes
 
 log = get_logger(__name__)
-MODEL_FILE, DIT_FILE = "model.pt", "dit.json"
-
-
-def num_classes(params: Params, dataset: str) -> int:
-    """Classes the DiT is conditioned on: the data stage's `num_classes` if conditional, else 0.
-
-    Raises:
-        ValueError: a conditional dataset with fewer than two classes.
-    """
-    if params.diffusion.datasets[dataset] == "unconditional":
-        return 0
-    meta_path = Path(params.paths.data) / dataset / "meta.json"
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"'{meta_path}' not found: run the data stage first (`dvc repro data`)")
-    k = int(json.loads(meta_path.read_text())["num_classes"])
-    if k < 2:
-        raise ValueError(f"'{dataset}' has {k} class(es): set diffusion.datasets.{dataset} to unconditional")
-    return k
-
-
-def build_model(cfg: DiTModelCfg, stats: LatentStats, side: int, classes: int) -> DiT:
-    """The configured DiT size on (C, side, side) latents with `classes` classes (0 = unconditional)."""
-    return build_dit(
-        cfg.size,
-        input_size=side,
-        in_channels=stats.channels,
-        num_classes=classes,
-        class_dropout_prob=cfg.class_dropout_prob if classes else 0.0,
-        qk_norm=cfg.qk_norm,
-        use_rope=cfg.use_rope,
-        use_swiglu=cfg.use_swiglu,
-        use_rmsnorm=cfg.use_rmsnorm,
-    )
 
 
 def make_loss(params: Params, conditional: bool, compiled: nn.Module | None = None):
@@ -89,9 +56,9 @@ def make_loss(params: Params, conditional: bool, compiled: nn.Module | None = No
 
 
 def main(params: Params, name: str) -> None:
-    check_item(params, name)
+    check_diffusion_item(params, name)
     # The item's folder is the declared DVC output: it exists even for an item with no generation datasets.
-    run_dir(params.paths, "train_dit", name).mkdir(parents=True, exist_ok=True)
+    layout.run_dir(params.paths, "train_dit", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
     dist = setup(params.runtime, params.seed)
@@ -99,9 +66,9 @@ def main(params: Params, name: str) -> None:
     cfg = params.diffusion
     for dataset in cfg.items[name]:
         record = StageRecord()
-        src = run_dir(params.paths, "extract", name) / dataset
-        out = run_dir(params.paths, "train_dit", name) / dataset
-        stats = load_stats(src / STATS_FILE)
+        src = layout.latents_dir(params.paths, name, dataset)
+        out = layout.dit_dir(params.paths, name, dataset)
+        stats = load_stats(src / layout.STATS_FILE)
         latents = LatentDataset(src, stats, use_flip=cfg.extract.flip)
         classes = num_classes(params, dataset)
         model = build_model(cfg.model, stats, latents.latents.shape[-1], classes)
@@ -113,7 +80,7 @@ def main(params: Params, name: str) -> None:
             make_loss(params, conditional=classes > 0, compiled=compiled),
             latents,
             cfg.train,
-            out,
+            layout.work_dir(params.paths, "train_dit", name, dataset),
             seed=params.seed,
             dist=dist,
             signature=signature,
@@ -121,11 +88,14 @@ def main(params: Params, name: str) -> None:
         )
         if dist.is_main:
             final, weights = (result.ema, "ema") if result.ema is not None else (result.model, "model")
-            with atomic_path(out / MODEL_FILE) as tmp:
+            with atomic_path(out / layout.DIT_WEIGHTS_FILE) as tmp:
                 torch.save(final.state_dict(), tmp)
-            write_json(out / DIT_FILE, {"config": dit_config, "weights": weights, "stats_sha256": stats.sha256})
+            write_json(
+                out / layout.DIT_INFO_FILE, {"config": dit_config, "weights": weights, "stats_sha256": stats.sha256}
+            )
             record.write(
                 out,
+                layout.record_dir(params.paths, "train_dit", name, dataset),
                 {
                     "seed": params.seed,
                     "diffusion": {

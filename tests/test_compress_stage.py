@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from analysis import compress, compress_raw
-from analysis.latent_features import grid_labels
+from autoencoders import compress
 from autoencoders import train as train_ae
-from bench import data, train_featnets
+from bench import compress_raw, data, layout, train_featnets
 from bench.config import parse_params
+from bench.latent_features import grid_labels
+from bench.layout import run_dir
 from bench.outputs import write_json, write_npy
-from bench.paths import run_dir
 from tests.conftest import tiny_params, tiny_raw
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def read(folder):
     return metrics, maps, per_image
 
 
-def check_outputs(params, folder, channels):
+def check_outputs(params, folder, records, channels):
     cfg = params.analysis.compress
     side = params.data.resolution // 8
     metrics, maps, per_image = read(folder)
@@ -70,20 +70,21 @@ def check_outputs(params, folder, channels):
             assert km.min() == 0 and km.max() < n_clusters
         pca = maps[f"{name}/pca"]
         assert pca.shape == (k, side, side, 3) and pca.min() >= 0.0 and pca.max() <= 1.0
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = json.loads((records / "meta.json").read_text())
     assert meta["unlabelled_ids"] == {name: [] for name in cfg.sets}  # embedded sets: every id is a segment
 
 
 @pytest.mark.parametrize("name", ITEMS)
 def test_compress_outputs(tiny, name):
     latent_channels = tiny.autoencoders.arch(name).latent_channels
-    check_outputs(tiny, run_dir(tiny.paths, "compress", name), latent_channels)
-    assert json.loads((run_dir(tiny.paths, "compress", name) / "meta.json").read_text())["item"] == name
+    records = layout.record_dir(tiny.paths, "compress", name)
+    check_outputs(tiny, run_dir(tiny.paths, "compress", name), records, latent_channels)
+    assert json.loads((records / "meta.json").read_text())["item"] == name
 
 
 def test_raw_outputs(tiny):
     channels = 3 * 8 * 8 if tiny.analysis.compress.raw_mode == "unshuffle" else 3
-    check_outputs(tiny, run_dir(tiny.paths, "compress_raw"), channels)
+    check_outputs(tiny, run_dir(tiny.paths, "compress_raw"), layout.record_dir(tiny.paths, "compress_raw"), channels)
 
 
 def test_compress_is_deterministic(tiny):

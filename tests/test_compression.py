@@ -1,4 +1,4 @@
-"""Tests of analysis/compression.py on constructed features with known answers."""
+"""Tests of bench/compression.py on constructed features with known answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.compression import (
+from bench.compression import (
     canonical_labels,
     compression_stats,
     downsample_mask,

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from analysis import fig_datasets
-from bench import data
+from bench import data, layout
 from bench.config import parse_params
+from bench.splits import open_split
 from tests.conftest import tiny_params, tiny_raw
 
 SMALL = {"data": {"sets": {"shapes": {"num_train": 12, "num_eval": 6}, "faces": {"num_train": 12, "num_eval": 6}}}}
@@ -36,13 +37,35 @@ def test_layout_and_meta(built):
         meta = json.loads((Path(built.paths.data) / name / "meta.json").read_text())
         assert meta["counts"] == {"train": 12, "eval": 6} and meta["resolution"] == 32
         assert meta["mask_level"] == {"shapes": "object", "faces": "part"}[name]
-        split = data.open_split(built.paths.data, name, "train")
+        split = open_split(built.paths.data, name, "train")
         item = split[3]
         assert item["image"].shape == (3, 32, 32) and item["mask"].shape == (32, 32)
         assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
         assert 0 <= int(item["label"]) < meta["num_classes"]
         assert int(item["mask"].max()) < len(meta["mask_names"])
-    assert (Path(built.paths.data) / "_stage" / "meta.json").is_file()
+    # the stage's volatile record (wall time, git SHA) lives outside the data folder later stages depend on
+    assert (layout.record_dir(built.paths, "data") / "meta.json").is_file()
+    assert not list(Path(built.paths.data).glob("_*")) and not list(Path(built.paths.data).rglob("params.json"))
+
+
+def test_rerun_gives_identical_folder_bytes(built, tmp_path):
+    """Re-running the stage on the same params rewrites every file of `data/` byte for byte (DVC hash unchanged)."""
+
+    def every_file(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = every_file(Path(built.paths.data))
+    data.main(built)
+    assert every_file(Path(built.paths.data)) == before
+
+
+def test_truncated_split_names_the_file_and_the_fix(built, tmp_path):
+    params = tiny_params(tmp_path, **SMALL)
+    data.main(params)
+    images = layout.split_dir(params.paths, "shapes", "train") / "images.npy"
+    images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"images\.npy' is truncated or corrupt.*dvc repro -f data"):
+        open_split(params.paths, "shapes", "train")
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(built, tmp_path):
@@ -109,8 +132,8 @@ def test_real_imagenet_manifest_round_trip(tmp_path):
     raw = only_set(tiny_raw(tmp_path), "inet", entry)
     params = parse_params(raw)
     data.main(params)
-    train = data.open_split(params.paths.data, "inet", "train")
-    ev = data.open_split(params.paths.data, "inet", "eval")
+    train = open_split(params.paths.data, "inet", "train")
+    ev = open_split(params.paths.data, "inet", "eval")
     assert len(train) == 4 and len(ev) == 6
     item = ev[0]
     assert item["image"].shape == (3, 32, 32) and "mask" not in item

@@ -20,17 +20,15 @@ import torch
 
 from autoencoders import build_autoencoder, load_trained
 from bench import data as data_stage
-from bench import preset
+from bench import layout, preset
 from bench.config import DiTSize, Params, parse_params
-from bench.paths import run_dir
+from bench.layout import FLIP_FILE, LABELS_FILE, LATENTS_FILE, STATS_FILE, run_dir
+from bench.sharding import shard_indices
+from bench.splits import open_split
 from diffusion import extract, sample
 from diffusion import train as train_dit
 from diffusion.dit import DIT_MODELS
 from diffusion.latents import (
-    FLIP_FILE,
-    LABELS_FILE,
-    LATENTS_FILE,
-    STATS_FILE,
     LatentDataset,
     LatentStats,
     compute_stats,
@@ -39,7 +37,7 @@ from diffusion.latents import (
     normalise,
     write_stats,
 )
-from diffusion.sharding import shard_indices
+from diffusion.trained import load_dit
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, RES, LATENT_C, LATENT_SIDE = 16, 32, 16, 4
@@ -72,7 +70,7 @@ def run(tmp_path_factory) -> Params:
     data_stage.main(params)
     for name in ITEMS:  # untrained weights where train_ae would leave them: no dependence on training quality
         ae = build_autoencoder(name, params.autoencoders, None, image_size=RES)
-        path = extract.autoencoder_path(params, name)
+        path = layout.autoencoder_weights(params.paths, name)
         path.parent.mkdir(parents=True)
         torch.save(ae.state_dict(), path)
     for name in ITEMS:
@@ -84,6 +82,11 @@ def run(tmp_path_factory) -> Params:
 
 def folder(params: Params, stage: str, name: str, dataset: str) -> Path:
     return run_dir(params.paths, stage, name) / dataset
+
+
+def meta(params: Params, stage: str, name: str, dataset: str) -> dict:
+    """The stage's volatile record, kept outside its outputs (`bench.layout.record_dir`)."""
+    return json.loads((layout.record_dir(params.paths, stage, name, dataset) / "meta.json").read_text())
 
 
 def test_extract_outputs(run):
@@ -100,13 +103,16 @@ def test_extract_outputs(run):
             stats = json.loads((out / STATS_FILE).read_text())
             assert len(stats["mean"]) == len(stats["std"]) == LATENT_C
             assert stats["layout"] == ("moments" if name == "vae" else "mean")
-            assert {"params.json", "meta.json"} <= {p.name for p in out.iterdir()}
+            assert "params.json" in {p.name for p in out.iterdir()} and "meta.json" not in {
+                p.name for p in out.iterdir()
+            }
+            assert meta(run, "extract", name, dataset)["count"] == N_TRAIN
             assert not list(out.glob(".*partial"))
 
 
 def test_extracted_latents_are_the_encoder_outputs(run):
-    ae = load_trained("ae", run.autoencoders, extract.autoencoder_path(run, "ae"), image_size=RES)
-    split = data_stage.open_split(run.paths.data, "shapes", "train")
+    ae = load_trained("ae", run.autoencoders, layout.autoencoder_weights(run.paths, "ae"), image_size=RES)
+    split = open_split(run.paths, "shapes", "train")
     x = torch.stack([split[i]["image"] for i in range(3)])
     out = folder(run, "extract", "ae", "shapes")
     with torch.no_grad():
@@ -130,9 +136,9 @@ def test_training_and_sampling_read_the_same_statistics(run):
     for name, sets in ITEMS.items():
         for dataset in sets:
             digest = hashlib.sha256((folder(run, "extract", name, dataset) / STATS_FILE).read_bytes()).hexdigest()
-            trained = json.loads((folder(run, "train_dit", name, dataset) / "meta.json").read_text())
-            dit = json.loads((folder(run, "train_dit", name, dataset) / train_dit.DIT_FILE).read_text())
-            sampled = json.loads((folder(run, "sample", name, dataset) / "meta.json").read_text())
+            trained = meta(run, "train_dit", name, dataset)
+            dit = json.loads((folder(run, "train_dit", name, dataset) / layout.DIT_INFO_FILE).read_text())
+            sampled = meta(run, "sample", name, dataset)
             assert trained["stats_sha256"] == dit["stats_sha256"] == sampled["stats_sha256"] == digest
 
 
@@ -141,17 +147,18 @@ def test_sampling_refuses_a_dit_trained_on_other_statistics(run, tmp_path):
     other = tmp_path / STATS_FILE
     write_stats(other, stats.mean.double().numpy() + 1.0, stats.std.double().numpy(), "mean", 1, 0)
     with pytest.raises(ValueError, match="other latent statistics"):
-        sample.load_dit(folder(run, "train_dit", "ae", "shapes"), load_stats(other))
+        load_dit(folder(run, "train_dit", "ae", "shapes"), load_stats(other))
 
 
 def test_train_dit_outputs(run):
     for dataset, conditional in (("shapes", True), ("faces", False)):
         out = folder(run, "train_dit", "ae", dataset)
-        dit = json.loads((out / train_dit.DIT_FILE).read_text())
+        dit = json.loads((out / layout.DIT_INFO_FILE).read_text())
         assert dit["weights"] == "ema" and (dit["config"]["num_classes"] > 1) == conditional
-        assert (out / train_dit.MODEL_FILE).is_file() and list((out / "ckpt").glob("ckpt_*.pt"))
-        meta = json.loads((out / "meta.json").read_text())
-        assert meta["steps"] == run.diffusion.train.steps and np.isfinite(meta["last_metrics"]["loss"])
+        work = layout.work_dir(run.paths, "train_dit", "ae", dataset)
+        assert (out / layout.DIT_WEIGHTS_FILE).is_file() and list((work / "ckpt").glob("ckpt_*.pt"))
+        record = meta(run, "train_dit", "ae", dataset)
+        assert record["steps"] == run.diffusion.train.steps and np.isfinite(record["last_metrics"]["loss"])
 
 
 def test_sample_outputs(run):
@@ -159,14 +166,14 @@ def test_sample_outputs(run):
     for name, sets in ITEMS.items():
         for dataset in sets:
             out = folder(run, "sample", name, dataset)
-            images, labels = np.load(out / sample.SAMPLES_FILE), np.load(out / LABELS_FILE)
+            images, labels = np.load(out / layout.SAMPLES_FILE), np.load(out / LABELS_FILE)
             assert images.dtype == np.uint8 and images.shape == (n, RES, RES, 3)
             assert labels.dtype == np.int64 and labels.shape == (n,)
             if run.diffusion.datasets[dataset] == "conditional":
                 assert ((labels >= 0) & (labels < 10)).all()
             else:
                 assert (labels == sample.NO_LABEL).all()
-            assert (out / "grid.png").stat().st_size > 0 and (out / "meta.json").is_file()
+            assert (out / "grid.png").stat().st_size > 0 and meta(run, "sample", name, dataset)["num_images"] == n
 
 
 def test_sampling_does_not_depend_on_the_number_of_processes(run):
@@ -174,28 +181,29 @@ def test_sampling_does_not_depend_on_the_number_of_processes(run):
     name, dataset, n = "ae", "shapes", run.diffusion.sample.num_images
     seed = run.seed + run.diffusion.sample.seed_offset
     stats = load_stats(folder(run, "extract", name, dataset) / STATS_FILE)
-    model = sample.load_dit(folder(run, "train_dit", name, dataset), stats)
-    ae = load_trained(name, run.autoencoders, extract.autoencoder_path(run, name), image_size=RES)
+    model = load_dit(folder(run, "train_dit", name, dataset), stats)
+    ae = load_trained(name, run.autoencoders, layout.autoencoder_weights(run.paths, name), image_size=RES)
     merged = np.zeros((n, RES, RES, 3), np.uint8)
     merged_labels = np.zeros(n, np.int64)
     for rank in range(2):
         idx = shard_indices(n, rank, 2)
         merged[idx], merged_labels[idx] = sample.generate(model, ae, stats, idx, run.diffusion.sample, seed)
     out = folder(run, "sample", name, dataset)
-    np.testing.assert_array_equal(merged, np.load(out / sample.SAMPLES_FILE))
+    np.testing.assert_array_equal(merged, np.load(out / layout.SAMPLES_FILE))
     np.testing.assert_array_equal(merged_labels, np.load(out / LABELS_FILE))
 
 
 def test_second_run_resumes_the_finished_checkpoint(run):
     out = folder(run, "train_dit", "ae", "faces")
-    ckpts = {p.name: p.read_bytes() for p in (out / "ckpt").glob("ckpt_*.pt")}
-    model = (out / train_dit.MODEL_FILE).read_bytes()
+    work = layout.work_dir(run.paths, "train_dit", "ae", "faces")
+    ckpts = {p.name: p.read_bytes() for p in (work / "ckpt").glob("ckpt_*.pt")}
+    model = (out / layout.DIT_WEIGHTS_FILE).read_bytes()
     train_dit.main(run, "ae")
-    assert {p.name: p.read_bytes() for p in (out / "ckpt").glob("ckpt_*.pt")} == ckpts  # nothing retrained
-    before = torch.load(out / train_dit.MODEL_FILE, weights_only=True)
+    assert {p.name: p.read_bytes() for p in (work / "ckpt").glob("ckpt_*.pt")} == ckpts  # nothing retrained
+    before = torch.load(out / layout.DIT_WEIGHTS_FILE, weights_only=True)
     after = torch.load(io.BytesIO(model), weights_only=True)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert json.loads((out / "meta.json").read_text())["steps"] == run.diffusion.train.steps
+    assert meta(run, "train_dit", "ae", "faces")["steps"] == run.diffusion.train.steps
 
 
 def _latent_folder(path: Path, stored: np.ndarray, layout: str) -> LatentStats:

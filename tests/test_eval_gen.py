@@ -19,11 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from bench import data, reference, train_featnets
+from bench import data, layout, reference, train_featnets
 from bench.config import Params
-from bench.data import open_split, to_uint8_image
+from bench.features import suite_extractors
+from bench.images import to_uint8_image
+from bench.layout import run_dir
 from bench.metrics import load_reference, save_reference
-from bench.paths import run_dir
+from bench.splits import open_split
 from diffusion import evaluate
 from tests.conftest import tiny_params
 
@@ -43,7 +45,7 @@ def train_images(params: Params, dataset: str) -> np.ndarray:
 
 
 def write_samples(params: Params, name: str, dataset: str, images: np.ndarray) -> None:
-    path = evaluate.samples_path(params.paths, name, dataset)
+    path = layout.samples_dir(params.paths, name, dataset) / layout.SAMPLES_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, images)
 
@@ -79,8 +81,13 @@ def read(params: Params, name: str, file: str = "metrics.json") -> dict:
     return json.loads((run_dir(params.paths, "eval_gen", name) / file).read_text())
 
 
+def record(params: Params, name: str) -> dict:
+    """eval_gen's volatile meta.json, kept outside its outputs."""
+    return json.loads((layout.record_dir(params.paths, "eval_gen", name) / "meta.json").read_text())
+
+
 def judge_identity(params: Params) -> str:
-    return reference.suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"].identity
+    return suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"].identity
 
 
 def copy_run(params: Params, root: Path) -> Params:
@@ -102,7 +109,7 @@ def test_metrics_json_has_the_agreed_keys(run):
             assert set(metrics[dataset]) == {f"{k}[judge]" for k in KINDS} | {"n_samples", "reference"}
             assert metrics[dataset]["n_samples"] == n and metrics[dataset]["reference"] == "train"
             assert all(np.isfinite(metrics[dataset][f"{k}[judge]"]) for k in KINDS)
-        meta = read(run, name, "meta.json")
+        meta = record(run, name)
         assert meta["extractors"] == {"judge": identity} and meta["torch_fidelity"]
         assert meta["datasets"]["shapes"]["kid_subset_size"] == min(run.metrics.kid_subset_size, n)
         assert read(run, name, "params.json")["metrics"]["is_splits"] == run.metrics.is_splits
@@ -131,12 +138,12 @@ def test_an_item_without_datasets_writes_only_the_extractors(run):
 def test_every_key_names_its_extractor(run, tmp_path, monkeypatch):
     """A second extractor (a judge registered as "inception": the real weights are absent here) gets its own keys."""
     params = copy_run(run, tmp_path / "runs")
-    judge = reference.suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"]
+    judge = suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"]
     monkeypatch.setattr(evaluate, "suite_extractors", lambda *a: {"judge": judge, "inception": judge})
     for dataset in SETS:
-        ref = load_reference(reference.reference_path(params.paths, dataset, "train", "judge"), judge.identity)
+        ref = load_reference(layout.reference(params.paths, dataset, "train", "judge"), judge.identity)
         ref = dataclasses.replace(ref, extractor="inception")
-        save_reference(reference.reference_path(params.paths, dataset, "train", "inception"), ref)
+        save_reference(layout.reference(params.paths, dataset, "train", "inception"), ref)
     evaluate.main(params, "ae")
     metrics = read(params, "ae")
     assert metrics["extractors"] == {"judge": judge.identity, "inception": judge.identity}
@@ -155,7 +162,7 @@ def test_missing_samples_name_the_sample_stage(run):
 
 def test_missing_reference_names_the_reference_stage(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    reference.reference_path(params.paths, "faces", "train", "judge").unlink()
+    layout.reference(params.paths, "faces", "train", "judge").unlink()
     with pytest.raises(FileNotFoundError, match=r"dvc repro reference"):
         evaluate.main(params, "ae")
 
@@ -173,7 +180,7 @@ def test_a_reference_of_another_judge_is_refused(run, tmp_path):
 
 def test_a_reference_with_a_tampered_identity_is_refused(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    path = reference.reference_path(params.paths, "shapes", "train", "judge")
+    path = layout.reference(params.paths, "shapes", "train", "judge")
     ref = load_reference(path, judge_identity(params))
     save_reference(path, dataclasses.replace(ref, identity="judge:judge-resnet-v1@000000000000"))
     with pytest.raises(ValueError, match="made by extractor"):
@@ -182,14 +189,15 @@ def test_a_reference_with_a_tampered_identity_is_refused(run, tmp_path):
 
 def test_too_few_samples_name_the_param_to_change(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    few = np.load(evaluate.samples_path(params.paths, "ae", "faces"))[: params.metrics.prc_neighborhood]
+    samples = np.load(layout.samples_dir(params.paths, "ae", "faces") / layout.SAMPLES_FILE)
+    few = samples[: params.metrics.prc_neighborhood]
     write_samples(params, "ae", "faces", few)
     with pytest.raises(ValueError, match=r"metrics\.prc_neighborhood.*diffusion\.sample\.num_images"):
         evaluate.main(params, "ae")
     # A set above the limits but below kid_subset_size runs, with KID on subsets of every sample.
     write_samples(params, "ae", "faces", np.concatenate([few, few]))
     evaluate.main(params, "ae")
-    assert read(params, "ae", "meta.json")["datasets"]["faces"]["kid_subset_size"] == 2 * len(few)
+    assert record(params, "ae")["datasets"]["faces"]["kid_subset_size"] == 2 * len(few)
 
 
 def test_unknown_item_is_refused(run):
@@ -200,8 +208,8 @@ def test_unknown_item_is_refused(run):
 def test_results_do_not_depend_on_the_batch_size(run):
     """The stage's own functions with another batch size give the stage's numbers (features are per image)."""
     cfg = dataclasses.replace(run.metrics, batch_size=7)
-    judge = {"judge": reference.suite_extractors(cfg, run.paths, torch.device("cpu"))["judge"]}
-    images = np.load(evaluate.samples_path(run.paths, "vae", "shapes"))
+    judge = {"judge": suite_extractors(cfg, run.paths, torch.device("cpu"))["judge"]}
+    images = np.load(layout.samples_dir(run.paths, "vae", "shapes") / layout.SAMPLES_FILE)
     refs = evaluate.open_references(run.paths, "shapes", judge)
     values, _ = evaluate.evaluate_samples(images, refs, judge, cfg, run.seed, "test")
     stage = read(run, "vae")["shapes"]

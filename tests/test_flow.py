@@ -1,4 +1,4 @@
-"""Tests for `diffusion.objective` (rectified flow, Euler sampler, guidance) and `diffusion.sharding`.
+"""Tests for `diffusion.objective` (rectified flow, Euler sampler, guidance) and `bench.sharding`.
 
 The sampler is checked against a flow whose exact velocity is known in closed form. With noise x0 ~ N(0, I), data
 x1 ~ N(m, diag(s^2)) independent and x_t = t x1 + (1 - t) x0, each coordinate of (x1 - x0, x_t) is jointly
@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
+from bench.sharding import sample_labels, sample_noise, shard_indices
 from diffusion.dit import build_dit
 from diffusion.objective import euler_sample, flow_loss, interpolate, sample_t, shifted_grid
-from diffusion.sharding import sample_labels, sample_noise, shard_indices
 
 M = torch.tensor([2.0, -1.0], dtype=torch.float64)
 S = torch.tensor([0.5, 1.5], dtype=torch.float64)

@@ -12,9 +12,10 @@ import torch
 
 from autoencoders import load_trained
 from autoencoders import train as train_ae
-from bench import data, reference, train_featnets
+from bench import data, layout, reference, train_featnets
 from bench.featnets import load_featnet, load_perceptual
-from bench.paths import run_dir
+from bench.features import suite_extractors
+from bench.layout import run_dir
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
@@ -46,16 +47,17 @@ def test_featnets_writes_both_networks_and_accuracy(tiny):
 def test_train_ae_item(tiny, name):
     train_ae.main(tiny, name)
     out = run_dir(tiny.paths, "train_ae", name)
-    meta = json.loads((out / "meta.json").read_text())
+    meta = json.loads((layout.record_dir(tiny.paths, "train_ae", name) / "meta.json").read_text())
     assert meta["steps"]["phase1"] + meta["steps"]["phase3"] == tiny.autoencoders.train.steps
     assert meta["perceptual"] == "percep-own" and (out / "recon.png").stat().st_size > 1000
     model = load_trained(name, tiny.autoencoders, out / "model.pt", image_size=tiny.data.resolution)
     x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
     assert model.decode(model.encode(x).mode()).shape == x.shape
     # A second run resumes the finished checkpoints instead of training again.
-    stamp = (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns
+    work = layout.work_dir(tiny.paths, "train_ae", name)
+    stamp = (work / "phase1" / "ckpt").stat().st_mtime_ns
     train_ae.main(tiny, name)
-    assert (out / "train" / "phase1" / "ckpt").stat().st_mtime_ns == stamp
+    assert (work / "phase1" / "ckpt").stat().st_mtime_ns == stamp
 
 
 def test_train_ae_is_a_function_of_params(tiny, tmp_path):
@@ -80,9 +82,9 @@ def test_unknown_item_fails_before_work(tiny):
 def test_reference_statistics_per_split_and_extractor(tiny):
     from bench.metrics import load_reference
 
-    judge = reference.suite_extractors(tiny.metrics, tiny.paths, torch.device("cpu"))["judge"]
+    judge = suite_extractors(tiny.metrics, tiny.paths, torch.device("cpu"))["judge"]
     for dataset in ("shapes", "faces"):
         for split in ("train", "eval"):
-            ref = load_reference(reference.reference_path(tiny.paths, dataset, split, "judge"), judge.identity)
+            ref = load_reference(layout.reference(tiny.paths, dataset, split, "judge"), judge.identity)
             n = tiny.data.sets[dataset].num_train if split == "train" else tiny.data.sets[dataset].num_eval
             assert ref.pool.shape[0] == n and ref.sigma.shape == (ref.mu.shape[0],) * 2

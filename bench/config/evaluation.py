@@ -36,7 +36,7 @@ class MetricsCfg:
 @dataclass(frozen=True)
 class CompressCfg:
     """Perceptual compression (Figs 4, 7, 8): sigma^2 and rho over per-position latent features; see
-    `analysis.compression` for the definitions."""
+    `bench.compression` for the definitions."""
 
     sets: dict[str, Literal["object", "part"]]  # dataset -> mask level it measures (ADE20K / CelebAMask-HQ analogues)
     images: int = bound(ge=1)  # eval images per set

@@ -1,15 +1,16 @@
 """The `compress@NAME` stage: perceptual compression of autoencoder NAME's latents (Figs 4, 7, 8 of the paper).
 
-Run: `python -m analysis.compress NAME` (DVC fans it out over `autoencoders.names`). For every set of
+Run: `python -m autoencoders.compress NAME` (DVC fans it out over `autoencoders.names`). For every set of
 `analysis.compress.sets` (dataset -> "object" | "part") it encodes the first `analysis.compress.images` eval
 images, takes the per-position posterior means `encode(x).mode()` (C channels on the h = w = resolution /
 downsample grid) as features, standardises each channel over those images' positions, downsamples the
 ground-truth masks to the grid and measures σ² (compression degree) and ρ (semantic disentanglement) with
-bootstrap CIs, plus k-means and PCA-RGB maps of the first `kmeans_images` images. See `analysis.latent_features`
-for the shared choices and the file layout, `analysis.compression` for the measures.
+bootstrap CIs, plus k-means and PCA-RGB maps of the first `kmeans_images` images. See `bench.latent_features`
+for the shared choices and the file layout, `bench.compression` for the measures.
 
-Writes `<runs>/compress/NAME/`: `metrics.json`, `per_image.npz`, `maps.npz`, `params.json`, `meta.json`.
-`python -m analysis.compress_raw` writes the raw-pixel reference in the same format.
+Writes `<runs>/compress/NAME/`: `metrics.json`, `per_image.npz`, `maps.npz`, `params.json` (`meta.json` to
+`<runs>/records/compress/NAME/`).
+`python -m bench.compress_raw` writes the raw-pixel reference in the same format.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import sys
 import numpy as np
 import torch
 
-from analysis.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
 from autoencoders import load_trained
 from autoencoders.base import Autoencoder
+from bench import layout
 from bench.config import Params, load_params
 from bench.dist import cleanup, setup
+from bench.items import check_autoencoder_item
+from bench.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
 from bench.log import get_logger, setup_logging
 from bench.outputs import StageRecord
-from bench.paths import run_dir
 
 log = get_logger(__name__)
 
@@ -48,28 +50,28 @@ def latent_featurise(ae: Autoencoder, device: torch.device):
 
 def main(params: Params, name: str) -> None:
     cfg = params.analysis.compress
-    if name not in params.autoencoders.variants:
-        raise ValueError(f"unknown autoencoder item '{name}': expected one of {sorted(params.autoencoders.variants)}")
-    splits = open_masked_sets(params.paths.data, cfg)
+    check_autoencoder_item(params, name)
+    splits = open_masked_sets(params.paths, cfg)
     dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
-        raise ValueError("compress runs in one process: start it with `python -m analysis.compress NAME`")
+        raise ValueError("compress runs in one process: start it with `python -m autoencoders.compress NAME`")
     setup_logging(dist.rank)
     record = StageRecord()
     res = params.data.resolution
-    ae = load_trained(name, params.autoencoders, run_dir(params.paths, "train_ae", name) / "model.pt", image_size=res)
+    ae = load_trained(name, params.autoencoders, layout.autoencoder_weights(params.paths, name), image_size=res)
     ae.to(dist.device)
     side = res // ae.downsample
     check_grid(side, cfg)
 
     metrics, per_image, maps = measure_sets(splits, cfg, latent_featurise(ae, dist.device), side, params.seed, name)
-    out = run_dir(params.paths, "compress", name)
+    out = layout.compress_dir(params.paths, name)
     write_outputs(out, metrics, per_image, maps)
     for dataset, m in metrics.items():
         log.info("%s %s (%s): sigma2 %.4g rho %.4g", name, dataset, m["level"], m["sigma2"], m["rho"])
     variant = params.autoencoders.variants[name]
     record.write(
         out,
+        layout.record_dir(params.paths, "compress", name),
         {
             "seed": params.seed,
             "data": {"resolution": res},
@@ -89,5 +91,5 @@ def main(params: Params, name: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m analysis.compress NAME   (an item of autoencoders.names)")
+        raise SystemExit("usage: python -m autoencoders.compress NAME   (an item of autoencoders.names)")
     main(load_params(), sys.argv[1])

@@ -1,9 +1,9 @@
 """What the `compress@NAME` and `compress_raw` stages share: per-position features -> σ², ρ, k-means and PCA maps.
 
-Not a stage itself. `analysis.compress` (an autoencoder's posterior means) and `analysis.compress_raw` (the raw
+Not a stage itself. `autoencoders.compress` (an autoencoder's posterior means) and `bench.compress_raw` (the raw
 pixels on the same grid) differ only in the function that turns a batch of images into features; everything
 else (which images, which masks, standardisation, the measures and the files written) lives here once, so the
-two stages are measured identically. The measures are defined in `analysis.compression`.
+two stages are measured identically. The measures are defined in `bench.compression`.
 
 Choices where the paper is silent:
 - Images: the first `analysis.compress.images` images of each set's eval split, the same for every item.
@@ -33,10 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from analysis.compression import compression_stats, downsample_mask, kmeans_maps, pca_rgb
+from bench import layout
+from bench.compression import compression_stats, downsample_mask, kmeans_maps, pca_rgb
 from bench.config import CompressCfg
-from bench.data import SplitDataset, open_split, to_uint8_image
+from bench.images import to_hwc_uint8
 from bench.outputs import atomic_path, write_json
+from bench.splits import SplitDataset, open_split
 
 UNLABELLED_IDS: dict[str, tuple[int, ...]] = {"ade20k": (0,)}  # dataset kind -> mask ids that mean "no label"
 BATCH = 32  # images per featurise call; only memory depends on it
@@ -45,7 +47,7 @@ STANDARDISATION = "per channel, mean and std over all grid positions of the imag
 Featurise = Callable[[torch.Tensor], np.ndarray]  # (B, 3, H, W) in [-1, 1] -> (B, h, w, C)
 
 
-def open_masked_sets(data_root: str, cfg: CompressCfg) -> dict[str, SplitDataset]:
+def open_masked_sets(data: layout.Root, cfg: CompressCfg) -> dict[str, SplitDataset]:
     """Each set of `cfg.sets` as its eval split, failing before any work if one has no (or other-level) masks.
 
     Raises:
@@ -53,7 +55,7 @@ def open_masked_sets(data_root: str, cfg: CompressCfg) -> dict[str, SplitDataset
     """
     splits = {}
     for name, level in cfg.sets.items():
-        split = open_split(data_root, name, "eval")
+        split = open_split(data, name, "eval")
         have = split.meta.get("mask_level")
         if have is None or not split.meta.get("mask_names"):
             raise ValueError(
@@ -113,7 +115,7 @@ def featurise_split(split: SplitDataset, count: int, featurise: Featurise, desc:
             items = [split[i] for i in range(start, min(start + BATCH, count))]
             x = torch.stack([it["image"] for it in items])  # (B, 3, H, W)
             feats.append(np.asarray(featurise(x), dtype=np.float64))
-            images.append(to_uint8_image(x).permute(0, 2, 3, 1).numpy())
+            images.append(to_hwc_uint8(x))
             masks.append(np.stack([it["mask"].numpy() for it in items]))
             bar.update(len(items))
     return np.concatenate(images), np.concatenate(masks), np.concatenate(feats)
@@ -204,4 +206,4 @@ def write_outputs(out: Path, metrics: dict, per_image: dict[str, np.ndarray], ma
     """metrics.json, per_image.npz and maps.npz under `out`."""
     write_npz(out / "per_image.npz", per_image)
     write_npz(out / "maps.npz", maps)
-    write_json(out / "metrics.json", metrics)
+    write_json(out / layout.METRICS_FILE, metrics)

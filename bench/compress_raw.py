@@ -1,14 +1,14 @@
 """The `compress_raw` stage: the raw-pixel reference of the perceptual-compression measures (Fig. 7's "raw image").
 
-Run: `python -m analysis.compress_raw` (one DVC stage, no autoencoder). Exactly as `compress@NAME`, but the
+Run: `python -m bench.compress_raw` (one DVC stage, no autoencoder). Exactly as `compress@NAME`, but the
 features are the raw eval images on the autoencoders' latent grid: `raw_features(image, h, w,
 mode=analysis.compress.raw_mode)` ("unshuffle": each cell's f x f x 3 pixels, nothing discarded; "area": the
 block mean), standardised per channel the same way. The grid factor f is the autoencoders' downsampling, read
 from their architecture blocks (conv: 2 ** (len(block_out_channels) - 1); ViT: patch_size), which must agree
-so that every item and this reference share one grid. See `analysis.latent_features` for the shared choices.
+so that every item and this reference share one grid. See `bench.latent_features` for the shared choices.
 
 Writes `<runs>/compress_raw/`: `metrics.json`, `per_image.npz`, `maps.npz` (PCA of the raw patches),
-`params.json`, `meta.json`.
+`params.json` (`meta.json` to `<runs>/records/compress_raw/`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analysis.compression import raw_features
-from analysis.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
+from bench import layout
+from bench.compression import raw_features
 from bench.config import AutoencodersCfg, Params, load_params
+from bench.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
 from bench.log import get_logger, setup_logging
 from bench.outputs import StageRecord
-from bench.paths import run_dir
 
 log = get_logger(__name__)
 
@@ -58,7 +58,7 @@ def raw_featurise(side: int, mode: str):
 
 def main(params: Params) -> None:
     cfg = params.analysis.compress
-    splits = open_masked_sets(params.paths.data, cfg)
+    splits = open_masked_sets(params.paths, cfg)
     setup_logging()
     record = StageRecord()
     factor = grid_factor(params.autoencoders, params.data.resolution)
@@ -66,12 +66,13 @@ def main(params: Params) -> None:
     check_grid(side, cfg)
 
     metrics, per_image, maps = measure_sets(splits, cfg, raw_featurise(side, cfg.raw_mode), side, params.seed, "raw")
-    out = run_dir(params.paths, "compress_raw")
+    out = layout.compress_dir(params.paths, "raw")
     write_outputs(out, metrics, per_image, maps)
     for dataset, m in metrics.items():
         log.info("raw %s (%s): sigma2 %.4g rho %.4g", dataset, m["level"], m["sigma2"], m["rho"])
     record.write(
         out,
+        layout.record_dir(params.paths, "compress_raw"),
         {
             "seed": params.seed,
             "data": {"resolution": params.data.resolution},

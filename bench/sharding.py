@@ -1,11 +1,12 @@
-"""Global-index sharding and per-index seeding for sampling, so samples do not depend on world size or batch size.
+"""Global-index sharding and per-index seeding, so results do not depend on world size or batch size.
 
-Every generated image has a global index `i` in `0 .. num_samples - 1`. Rank `r` of `W` processes owns the indices
-`r, r + W, r + 2W, ...`: the same strided arithmetic as DiT's `sample_ddp.py` (`index = i * world_size + rank +
-total`), minus its padding of the sample count to a multiple of the global batch, so no image is made twice and
-none is dropped. The initial noise and (random) class label of image `i` are drawn from generators seeded with
-`(base_seed, i)` alone, so image `i` is the same whichever process or batch produces it (unlike DiT and LightningDiT,
-which seed per rank and draw a whole batch at once).
+Sampling (diffusion) and the latent-noise sweep of eval_ae (autoencoders) both draw per-image noise this way, so it
+lives below both. Every generated image has a global index `i` in `0 .. num_samples - 1`. Rank `r` of `W` processes
+owns the indices `r, r + W, r + 2W, ...`: the same strided arithmetic as DiT's `sample_ddp.py` (`index = i *
+world_size + rank + total`), minus its padding of the sample count to a multiple of the global batch, so no image is
+made twice and none is dropped. The initial noise and (random) class label of image `i` are drawn from generators
+seeded with `(base_seed, i)` alone, so image `i` is the same whichever process or batch produces it (unlike DiT and
+LightningDiT, which seed per rank and draw a whole batch at once).
 
 References:
 - https://github.com/facebookresearch/DiT/blob/796c29e532f47bba17c5b9c5eb39b9354b8b7c64/sample_ddp.py
