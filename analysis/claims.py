@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis import paper
-from analysis.paper import PAPER_DATASETS
 from analysis.results import METRICS
 
 HOLDS, FAILS, UNMEASURABLE = "holds", "fails", "not measurable"  # the verdicts of a claim
@@ -83,7 +82,7 @@ Check = Callable[[Tally], None]
 
 
 def _at(where: str | None) -> str:
-    return f" on the {PAPER_DATASETS[where]} analogue" if where else ""
+    return f" on the {paper.PAPER_DATASETS[where]} analogue" if where else ""
 
 
 def _better(family: str, a: float, b: float) -> bool:

@@ -22,6 +22,7 @@ from analysis import paper, results, table_format
 from analysis.claims import FAILS, HOLDS, UNMEASURABLE, Claim, Tally, Unmeasurable, claim_list
 from analysis.paper import PAPER_DATASETS
 from analysis.results import EFFICIENCY_FIELDS, METRICS
+from bench import layout
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
 from bench.outputs import atomic_path, write_json
@@ -211,9 +212,8 @@ def main(params: Params) -> None:
     tolerance = params.analysis.paper_check.ratio_tolerance
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
     records = check_claims(RunEvidence(params.paths.runs, params.autoencoders.names, set_kinds), claim_list(tolerance))
-    out = Path(params.paths.results)
-    write_json(out / "paper_check.json", {"summary": summary(records), "claims": records})
-    with atomic_path(out / "paper_check.md") as tmp:
+    write_json(layout.paper_check(params.paths, "json"), {"summary": summary(records), "claims": records})
+    with atomic_path(layout.paper_check(params.paths, "md")) as tmp:
         tmp.write_text(to_markdown(records, tolerance), encoding="utf-8")
     log.info("paper check: %s", summary(records))
 

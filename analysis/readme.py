@@ -63,7 +63,7 @@ def build_section(params: Params) -> str:
         "suite's own evaluation network, not Inception: compare orderings with the paper, never magnitudes.",
         "",
     ]
-    check = Path(params.paths.results) / "paper_check.json"
+    check = layout.paper_check(params.paths, "json")
     if check.is_file():
         summary = json.loads(check.read_text())["summary"]
         lines += [
@@ -72,7 +72,7 @@ def build_section(params: Params) -> str:
             "([details](docs/results/paper_check.md)).",
             "",
         ]
-        shutil.copy(Path(params.paths.results) / "paper_check.md", DOCS / "paper_check.md")
+        shutil.copy(layout.paper_check(params.paths, "md"), DOCS / "paper_check.md")
     for name in TABLES:
         src = tables_dir(params.paths) / f"{name}.md"
         if src.is_file():

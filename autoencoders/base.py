@@ -1,4 +1,4 @@
-"""The one interface every autoencoder implements, and the posterior it returns.
+"""The one interface every autoencoder implements (its posterior type lives in `bench.posterior`).
 
 Conventions, stated once for the whole package:
 - images are NCHW float tensors in [-1, 1];
@@ -21,51 +21,18 @@ Import only; nothing to run.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from bench.config import ConvArchCfg, VariantCfg, ViTArchCfg
+from bench.posterior import LOGVAR_MAX, LOGVAR_MIN, Posterior
+
+__all__ = ["LOGVAR_MAX", "LOGVAR_MIN", "PHASES", "Autoencoder", "Phase", "Posterior", "require_perceptual"]
 
 Phase = Literal["pretrain", "finetune_decoder", "finetune_all"]
 PHASES: tuple[str, ...] = get_args(Phase)
-LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # clamp of the diffusers / LDMAE DiagonalGaussianDistribution
-
-
-@dataclass(frozen=True)
-class Posterior:
-    """A diagonal Gaussian q(z|x), or a point mass where `logvar` is None (deterministic models).
-
-    Attributes:
-        mean: (B, C, h, w) posterior mean.
-        logvar: (B, C, h, w) log-variance, clamped to [-30, 20], or None.
-    """
-
-    mean: torch.Tensor
-    logvar: torch.Tensor | None
-
-    @classmethod
-    def from_moments(cls, moments: torch.Tensor) -> Posterior:
-        """Split (B, 2C, h, w) moments into mean (first C channels) and clamped logvar (last C)."""
-        mean, logvar = torch.chunk(moments, 2, dim=1)
-        return cls(mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))
-
-    @property
-    def std(self) -> torch.Tensor | None:
-        return None if self.logvar is None else torch.exp(0.5 * self.logvar)
-
-    def mode(self) -> torch.Tensor:
-        """The posterior mean, (B, C, h, w)."""
-        return self.mean
-
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A reparameterised draw mean + std * eps, (B, C, h, w); the mean itself for a point mass."""
-        if self.logvar is None:
-            return self.mean
-        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
-        return self.mean + self.std * eps
 
 
 class Autoencoder(nn.Module, abc.ABC):

@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from diffusers.models.autoencoders.vae import Decoder, Encoder
 from torch import nn
 
 from autoencoders.base import Autoencoder, Posterior
@@ -42,6 +41,10 @@ class ConvAutoencoder(Autoencoder):
     probabilistic: ClassVar[bool] = False  # True: encoder emits mean || logvar (diffusers double_z)
 
     def __init__(self, arch: ConvArchCfg) -> None:
+        # diffusers is imported where it is used: importing it costs seconds, and stages that only touch ViT items
+        # (or no autoencoder at all) should not pay that at start-up.
+        from diffusers.models.autoencoders.vae import Decoder, Encoder
+
         super().__init__(latent_channels=arch.latent_channels, downsample=2 ** (len(arch.block_out_channels) - 1))
         n = len(arch.block_out_channels)
         widths = tuple(arch.block_out_channels)

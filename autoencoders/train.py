@@ -19,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.utils import make_grid, save_image
 
 from autoencoders import build_autoencoder
 from autoencoders.base import Autoencoder
@@ -54,15 +54,19 @@ def phase_steps(total: int, finetune_fraction: float) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def recon_grid(model: Autoencoder, params: Params, device: torch.device) -> torch.Tensor:
-    """Eval images (odd rows) over their reconstructions (even rows), RECON_PER_SET per training set; (3, H', W')."""
+def save_recon_grid(model: Autoencoder, params: Params, device: torch.device, path: Path) -> None:
+    """Write eval images (odd rows) over their reconstructions (even rows), RECON_PER_SET per training set, as PNG."""
+    from torchvision.utils import make_grid, save_image  # only for this picture: keeps torchvision out of start-up
+
     model.eval()
     rows = []
     for name in params.autoencoders.train_sets:
         split = open_split(params.paths, name, "eval")
         x = torch.stack([split[i]["image"] for i in range(min(RECON_PER_SET, len(split)))]).to(device)
         rows += [x, model.decode(model.encode(x).mode()).clamp(-1, 1)]
-    return make_grid(torch.cat(rows).cpu() * 0.5 + 0.5, nrow=RECON_PER_SET, padding=1)
+    grid = make_grid(torch.cat(rows).cpu() * 0.5 + 0.5, nrow=RECON_PER_SET, padding=1)  # (3, H', W')
+    with atomic_path(path) as tmp:
+        save_image(grid, tmp, format="png")
 
 
 def main(params: Params, name: str) -> None:
@@ -128,8 +132,7 @@ def main(params: Params, name: str) -> None:
         final = result.ema if result.ema is not None else result.model
         with atomic_path(layout.autoencoder_weights(params.paths, name)) as tmp:
             torch.save(final.state_dict(), tmp)
-        with atomic_path(out / "recon.png") as tmp:
-            save_image(recon_grid(final, params, dist.device), tmp, format="png")
+        save_recon_grid(final, params, dist.device, out / "recon.png")
         record.write(
             out,
             layout.record_dir(params.paths, "train_ae", name),

@@ -27,8 +27,6 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from timm.layers import PatchEmbed
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from autoencoders.base import LOGVAR_MAX, LOGVAR_MIN, Autoencoder, Posterior, require_perceptual
@@ -66,6 +64,10 @@ class VMAE(Autoencoder):
     """
 
     def __init__(self, arch: ViTArchCfg, objective: VMAELossCfg, perceptual: nn.Module | None, image_size: int) -> None:
+        # timm is imported where it is used, so stages that only build convolutional items skip its import cost.
+        from timm.layers import PatchEmbed
+        from timm.models.vision_transformer import Block
+
         super().__init__(latent_channels=arch.latent_channels, downsample=arch.patch_size)
         self.arch, self.objective = arch, objective
         if objective.perceptual_weight > 0 or objective.finetune_perceptual_weight > 0:

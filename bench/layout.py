@@ -146,3 +146,8 @@ def figures_dir(paths: PathsCfg) -> Path:
 
 def tables_dir(paths: PathsCfg) -> Path:
     return Path(paths.results) / "tables"
+
+
+def paper_check(paths: PathsCfg, suffix: str) -> Path:
+    """The paper-claims report: `results/paper_check.md` (to read) or `.json` (the verdicts, for the README)."""
+    return Path(paths.results) / f"paper_check.{suffix}"

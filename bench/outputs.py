@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bench.config import as_dict
+from bench.layout import META_FILE, PARAMS_FILE
 
 
 @contextmanager
@@ -105,7 +105,9 @@ class StageRecord:
         self.start = time.perf_counter()
 
     def write(self, out_dir: str | Path, record_dir: str | Path, cfg: Any, world_size: int = 1, **extra: Any) -> None:
-        write_json(Path(out_dir) / "params.json", cfg)
+        import torch  # here, not at the top: report stages write files through this module without needing torch
+
+        write_json(Path(out_dir) / PARAMS_FILE, cfg)
         meta = {
             "git_sha": git_sha(),
             "torch": torch.__version__,
@@ -116,4 +118,4 @@ class StageRecord:
             "wall_time_s": round(time.perf_counter() - self.start, 3),
             **extra,
         }
-        write_json(Path(record_dir) / "meta.json", meta)
+        write_json(Path(record_dir) / META_FILE, meta)

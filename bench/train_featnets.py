@@ -8,8 +8,8 @@ labels offset past the previous set's, so one judge scores every dataset.
 
 Writes `<runs>/featnets/`: `perceptual.pt`, `judge.pt` (identity, config and state dict), `metrics.json`
 (held-out accuracy of each network, overall and per set, and whether the judge reaches
-`featnets.min_judge_accuracy`), per-network checkpoints and dvclive curves, `params.json`; `meta.json` goes to
-`<runs>/records/featnets/`.
+`featnets.min_judge_accuracy`), `params.json`; per-network checkpoints and dvclive curves under
+`<runs>/work/featnets/<role>/`; `meta.json` under `<runs>/records/featnets/`.
 """
 
 from __future__ import annotations
@@ -79,9 +79,16 @@ def main(params: Params) -> None:
     for role, arch, seed in (("perceptual", cfg.perceptual, params.seed), ("judge", cfg.judge, params.seed + 1)):
         model = build_featnet(arch, num_classes, params.data.resolution)
         result = train(
-            model, flip_loss, train_set, cfg.train, out / role, seed=seed, dist=dist,
-            signature={"arch": arch, "classes": label_names}, desc=f"featnets {role}",
-        )  # fmt: skip
+            model,
+            flip_loss,
+            train_set,
+            cfg.train,
+            layout.work_dir(params.paths, "featnets", role),
+            seed=seed,
+            dist=dist,
+            signature={"arch": arch, "classes": label_names},
+            desc=f"featnets {role}",
+        )
         net = result.model.eval()
         per_set = {name: accuracy(net, DataLoader(part, batch_size=EVAL_BATCH)) for name, part in eval_parts.items()}
         overall = sum(per_set[n] * len(p) for n, p in eval_parts.items()) / sum(len(p) for p in eval_parts.values())
@@ -97,7 +104,7 @@ def main(params: Params) -> None:
             "train longer (featnets.train.steps)", judge_acc, cfg.min_judge_accuracy,
         )  # fmt: skip
     if dist.is_main:
-        write_json(out / "metrics.json", metrics)
+        write_json(out / layout.METRICS_FILE, metrics)
         record.write(
             out,
             layout.record_dir(params.paths, "featnets"),

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from autoencoders.base import Posterior
 from bench.dist import DistInfo, barrier
 from bench.layout import FLIP_FILE, LABELS_FILE, LATENTS_FILE
 from bench.outputs import write_json
+from bench.posterior import Posterior
 
 Layout = Literal["mean", "moments"]
 STATS_CHUNK = 256  # latents read per step while computing statistics (fixed: the moments draw depends on it)

@@ -6,7 +6,8 @@ AST, so nothing is imported or executed. `tests/test_architecture.py` asserts th
 files as deps and that imports only go down the layers.
 
 Run `python -m tests.stage_closure` from the repository root to print, per stage, the deps block it should have
-(code files, then its current data deps) and how it differs from dvc.yaml now.
+(code files, then its current data deps) and how it differs from dvc.yaml now; `--write` rewrites the code deps of
+every stage in dvc.yaml in place (data deps, comments and everything else stay as they are).
 """
 
 from __future__ import annotations
@@ -171,6 +172,34 @@ def layer_violations(modules: dict[str, Path]) -> list[str]:
     return problems
 
 
+def write_code_deps(root: Path) -> None:
+    """Rewrite each stage's code deps in dvc.yaml with its closure, keeping its `${...}` data deps after them.
+
+    Line-based rather than a YAML round trip, so comments and layout survive.
+    """
+    modules = project_modules(root)
+    lines = (root / "dvc.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    out: list[str] = []
+    run, i = None, 0
+    while i < len(lines):
+        line = lines[i]
+        cmd = re.match(r"\s*cmd: python -m (\S+)", line)
+        if cmd:
+            run = run_module(cmd.group(1), modules)
+        out.append(line)
+        i += 1
+        if run is None or not re.match(r"\s*deps:\s*$", line):
+            continue
+        indent, data = "", []
+        while i < len(lines) and (item := re.match(r"(\s*)- (.*)$", lines[i].rstrip("\n"))):
+            indent = item.group(1)
+            if not _is_code_dep(item.group(2)):
+                data.append(item.group(2))
+            i += 1
+        out += [f"{indent}- {dep}\n" for dep in closure_files(run, modules, root) + data]
+    (root / "dvc.yaml").write_text("".join(out), encoding="utf-8")
+
+
 def main(root: Path) -> int:
     modules = project_modules(root)
     specs = _stage_specs(root / "dvc.yaml")
@@ -198,4 +227,7 @@ def main(root: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(__file__).resolve().parents[1]))
+    repo = Path(__file__).resolve().parents[1]
+    if "--write" in sys.argv[1:]:
+        write_code_deps(repo)
+    sys.exit(main(repo))

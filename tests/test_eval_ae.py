@@ -100,7 +100,7 @@ def test_eps0_row_is_the_clean_reconstruction(tiny):
     params, m = tiny
     model = load_trained(ITEM, params.autoencoders, run_dir(params.paths, "train_ae", ITEM) / "model.pt",
                          image_size=params.data.resolution)  # fmt: skip
-    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     judge = suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"]
     for s in params.data.sets:
         clean = {k: v for k, v in m["reconstruction"][s].items() if k != "n_images"}
@@ -136,7 +136,7 @@ def test_identity_codec_follows_the_noise_formula_and_rfd_grows(tiny):
     params, _ = tiny
     device, s, seed = torch.device("cpu"), "shapes", params.metrics.noise_seed
     codec = IdentityCodec()
-    perceptual = load_perceptual(params.paths.weights, run_dir(params.paths, "featnets") / "perceptual.pt")
+    perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     extractors = suite_extractors(params.metrics, params.paths, device)
     refs = {"judge": load_reference(layout.reference(params.paths, s, "eval", "judge"),
                                     extractors["judge"].identity)}  # fmt: skip

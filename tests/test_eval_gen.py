@@ -169,7 +169,7 @@ def test_missing_reference_names_the_reference_stage(run, tmp_path):
 
 def test_a_reference_of_another_judge_is_refused(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    path = run_dir(params.paths, "featnets") / "judge.pt"
+    path = layout.featnet(params.paths, "judge")
     state = torch.load(path, weights_only=True)  # the featnets stage re-trained: same network, other weights
     key = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
     state["state_dict"][key] = state["state_dict"][key] + 1e-3
