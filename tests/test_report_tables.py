@@ -46,7 +46,6 @@ def world() -> dict:
     recon = {i: _recon(*(t1[i][k] for k in ("l1", "mse", "psnr", "ssim", "lpips", "rfid"))) for i in paper.MAIN}
     for i, l1 in zip(("vmae-mse", "vmae-lm", "vmae-lm-reg"), (0.02, 0.021, 0.022), strict=True):
         recon[i] = _recon(l1, 0.0015, *(t4[i][k] for k in ("psnr", "ssim", "lpips", "rfid")))
-    recon["vmae-mse"]["ssim"] = 0.92  # the paper's own SSIM contradicts its "excels in PSNR and SSIM" (see t4-baseline)
     recon["vmae-release"] = dict(recon["vmae"])
     names = {"gfid": "fd[judge]", "sfid": "sfd[judge]", "is": "is[judge]"}
     names |= {"precision": "precision[judge]", "recall": "recall[judge]"}
@@ -330,7 +329,6 @@ def test_claims_on_the_papers_own_numbers(runs: Path) -> None:
     own = {r["id"]: r["paper_verdict"] for r in verdicts(runs).values()}
     figures = {i for i in own if i.startswith("f")}
     assert {own[i] for i in figures} == {"not measurable"}  # figures are plots: nothing tabulated
-    assert own["t4-baseline"] == "fails"  # the paper's Table 4: SSIM 0.906 (MSE) < 0.913 (+L_M)
     assert own["t2-faster"] == "not measurable"  # the paper gives no throughput
-    rest = set(own) - figures - {"t4-baseline", "t2-faster"}
+    rest = set(own) - figures - {"t2-faster"}  # t4-baseline included: it checks what the paper's Table 4 supports
     assert {i for i in rest if own[i] != "holds"} == set()
