@@ -122,23 +122,23 @@ def _is_code_dep(dep: str) -> bool:
     return "${" not in dep and (path.suffix == ".py" or (path.parts[0] in LAYERS and not path.suffix))
 
 
-def _stage_specs(dvc_yaml: Path) -> dict[str, dict]:
+def stage_specs(dvc_yaml: Path) -> dict[str, dict]:
     """Stage name -> its definition; a foreach stage's `do` template stands for all its items."""
     stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
     return {name: spec.get("do", spec) if "foreach" in spec else spec for name, spec in stages.items()}
 
 
-def _dep_paths(spec: dict) -> list[str]:
+def dep_paths(spec: dict) -> list[str]:
     return [d if isinstance(d, str) else next(iter(d)) for d in spec.get("deps", [])]
 
 
 def dvc_code_deps(dvc_yaml: Path) -> dict[str, tuple[str, list[str]]]:
     """Stage name -> (module its cmd runs with `python -m`, or "" if none; its deps that are project code)."""
     result: dict[str, tuple[str, list[str]]] = {}
-    for name, spec in _stage_specs(dvc_yaml).items():
+    for name, spec in stage_specs(dvc_yaml).items():
         cmd = spec["cmd"] if isinstance(spec["cmd"], str) else " ".join(spec["cmd"])
         match = re.search(r"python\S*\s+-m\s+([\w.]+)", cmd)
-        result[name] = (match.group(1) if match else "", [d for d in _dep_paths(spec) if _is_code_dep(d)])
+        result[name] = (match.group(1) if match else "", [d for d in dep_paths(spec) if _is_code_dep(d)])
     return result
 
 
@@ -202,7 +202,7 @@ def write_code_deps(root: Path) -> None:
 
 def main(root: Path) -> int:
     modules = project_modules(root)
-    specs = _stage_specs(root / "dvc.yaml")
+    specs = stage_specs(root / "dvc.yaml")
     raw = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     differing = 0
     for name, (module, deps) in dvc_code_deps(root / "dvc.yaml").items():
@@ -212,7 +212,7 @@ def main(root: Path) -> int:
         differing += bool(missing or extra)
         print(f"# {name}: python -m {module}" + ("" if run else "  (NOT a project module)"))
         print(f"{indent}deps:")
-        data = [d for d in _dep_paths(specs[name]) if not _is_code_dep(d)]
+        data = [d for d in dep_paths(specs[name]) if not _is_code_dep(d)]
         for dep in (closure_files(run, modules, root) if run else []) + data:
             print(f"{indent}  - {dep}")
         for label, items in (("missing", missing), ("superfluous", extra)):

@@ -3,6 +3,7 @@
 - every dvc.yaml stage lists as deps exactly the project files its module imports (transitively), so DVC re-runs a
   stage when, and only when, code it runs changes; package folders (`- bench`) are too coarse and count as wrong;
 - imports go down the layers bench -> autoencoders -> diffusion -> analysis, and never into a stage module;
+- volatile records (runs/records) and resumable state (runs/work) never sit inside what another stage depends on;
 - the checker itself reports each kind of problem on a tiny fake project (so these tests can fail).
 
 Run: `.venv/bin/python -m pytest -q tests/test_architecture.py`; `python -m tests.stage_closure` prints the fix.
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.stage_closure import (
+    dep_paths,
+    stage_specs,
     dep_differences,
     dvc_code_deps,
     imports_of,
@@ -101,3 +104,60 @@ def test_checker_reports_each_problem_on_a_fake_project(tmp_path: Path) -> None:
     # no false alarms: downward imports, TYPE_CHECKING-only imports and the else branch's relative import
     assert not [v for v in violations if v.startswith(("autoencoders.model", "bench.typed", "autoencoders.evaluate"))]
     assert len(violations) == 2, violations
+
+
+def _outs(spec: dict) -> list[tuple[str, dict]]:
+    """(path, options) of a stage's outs, with a fan-out item written `{item}` whatever the template calls it."""
+    outs = []
+    for out in spec.get("outs", []):
+        path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
+        outs.append((path.replace("${key}", "{item}").replace("${item}", "{item}"), options or {}))
+    return outs
+
+
+# Report stages that print wall times (Table 2's training time) must re-run when those change; they are the only
+# readers of records, and nothing depends on what they write except the README.
+READS_TIMES = {
+    ("table_efficiency", "${paths.runs}/records/train_ae"),
+    ("paper_check", "${paths.runs}/records/train_ae"),
+}
+
+
+def test_volatile_records_and_resumable_state_stay_outside_what_stages_depend_on() -> None:
+    """Same inputs, same hashes: `meta.json` records (runs/records) and checkpoints with their curves (runs/work)
+    must never sit inside an output another stage depends on, or every re-run would make everything downstream stale.
+    """
+    specs = stage_specs(ROOT / "dvc.yaml")
+    volatile = {
+        path: stage
+        for stage, spec in specs.items()
+        for path, options in _outs(spec)
+        if path.startswith(("${paths.runs}/records/", "${paths.runs}/work/"))
+        or options.get("persist")
+        or path.endswith("/meta.json")
+    }
+    misplaced = sorted(p for p in volatile if not p.startswith(("${paths.runs}/records/", "${paths.runs}/work/")))
+    assert not misplaced, f"records or persistent state outside runs/records and runs/work: {misplaced}"
+    deps = {
+        (stage, dep.replace("${key}", "{item}").replace("${item}", "{item}"))
+        for stage, spec in specs.items()
+        for dep in dep_paths(spec)
+        if dep.startswith("${")
+    }
+    inside = sorted(f"{stage} depends on {dep}, which holds {v} ({volatile[v]})" for stage, dep in deps
+                    for v in volatile if (v == dep or v.startswith(dep.rstrip("/") + "/"))
+                    and (stage, dep) not in READS_TIMES)  # fmt: skip
+    assert not inside, "volatile outputs inside dependencies:\n  " + "\n  ".join(inside)
+
+
+def test_the_volatile_output_check_can_fail(tmp_path: Path) -> None:
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n"
+        "  a:\n    cmd: python -m bench.a\n    outs:\n      - ${paths.runs}/a\n"
+        "      - ${paths.runs}/a/meta.json:\n          persist: true\n"
+        "  b:\n    cmd: python -m bench.b\n    deps:\n      - ${paths.runs}/a\n"
+    )
+    specs = stage_specs(tmp_path / "dvc.yaml")
+    persistent = [p for p, o in _outs(specs["a"]) if o.get("persist")]
+    assert persistent == ["${paths.runs}/a/meta.json"]
+    assert persistent[0].startswith(dep_paths(specs["b"])[0] + "/")  # the overlap the real test reports
