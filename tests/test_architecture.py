@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.stage_closure import (
-    dep_paths,
-    stage_specs,
     dep_differences,
+    dep_paths,
     dvc_code_deps,
     imports_of,
     layer_violations,
     project_modules,
     run_module,
+    stage_specs,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
