@@ -42,9 +42,7 @@ def stage_times(records: Path) -> list[tuple[str, float]]:
     order."""
     rows = []
     for meta in sorted(records.rglob("meta.json")):
-        rel = meta.parent.relative_to(records)
-        if len(rel.parts) > 3:  # per-dataset sub-folders of a stage item carry their own meta; count the item once
-            continue
+        rel = meta.parent.relative_to(records)  # stage[/item[/dataset]]
         value = json.loads(meta.read_text()).get("wall_time_s")
         if value is not None:
             rows.append(("/".join(rel.parts), float(value)))

@@ -108,7 +108,8 @@ def noise_curves(runs: str | Path, items: list[str]) -> pd.DataFrame:
 
 
 def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
-    """Table 2: one row per item: size, GFLOPs (256 px and native), training wall time, throughput."""
+    """Table 2 from eval_ae: one row per item: size, GFLOPs (256 px and native), throughput (the training wall time
+    is train_ae's record: `efficiency_frame` joins it)."""
     rows = []
     for item in items:
         m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")

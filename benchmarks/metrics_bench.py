@@ -23,9 +23,9 @@ from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset
 
 from bench import metrics as M
-from bench.data import to_uint8_image
 from bench.featnets import JUDGE_NET, PERCEPTUAL_NET, PerceptualDistance, build_featnet
 from bench.features import build_extractor, extract_features
+from bench.images import to_uint8_image
 
 RESOLUTIONS = (32, 64)
 NUM_IMAGES = 256

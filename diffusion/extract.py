@@ -119,8 +119,9 @@ def extract_dataset(
 
 def main(params: Params, name: str) -> None:
     check_diffusion_item(params, name)
-    # The item's folder is the declared DVC output: it exists even for an item with no generation datasets.
+    # The item's declared DVC outputs exist even for an item with no generation datasets (paper-celebahq's ablations).
     run_dir(params.paths, "extract", name).mkdir(parents=True, exist_ok=True)
+    record_dir(params.paths, "extract", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
     dist = setup(params.runtime, params.seed)

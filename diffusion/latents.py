@@ -142,7 +142,8 @@ def load_stats(path: str | Path) -> LatentStats:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"latent statistics '{path}' not found: run `dvc repro extract@NAME` first")
+        item = path.parent.parent.name  # <runs>/extract/<item>/<dataset>/stats.json
+        raise FileNotFoundError(f"latent statistics '{path}' not found: run `dvc repro extract@{item}` first")
     raw = path.read_bytes()
     data = json.loads(raw)
     return LatentStats(

@@ -83,8 +83,9 @@ def generate(
 
 def main(params: Params, name: str) -> None:
     check_diffusion_item(params, name)
-    # The item's folder is the declared DVC output: it exists even for an item with no generation datasets.
+    # The item's declared DVC outputs exist even for an item with no generation datasets (paper-celebahq's ablations).
     layout.run_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
+    layout.record_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
     dist = setup(params.runtime, params.seed)

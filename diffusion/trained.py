@@ -63,7 +63,7 @@ def load_dit(folder: Path, stats: LatentStats) -> DiT:
     """
     info_path = folder / layout.DIT_INFO_FILE
     if not info_path.is_file():
-        raise FileNotFoundError(f"'{info_path}' not found: run `dvc repro train_dit@NAME` first")
+        raise FileNotFoundError(f"'{info_path}' not found: run `dvc repro train_dit@{folder.parent.name}` first")
     info = json.loads(info_path.read_text())
     if info["stats_sha256"] != stats.sha256:
         raise ValueError(

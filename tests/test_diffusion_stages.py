@@ -286,3 +286,5 @@ def test_item_without_datasets_leaves_empty_output_folders(tmp_path):
         module.main(params, "vae")  # no autoencoder weights, no latents: nothing is read
         assert run_dir(params.paths, stage, "vae").is_dir()
         assert not any(run_dir(params.paths, stage, "vae").iterdir())
+        assert layout.record_dir(params.paths, stage, "vae").is_dir()  # every declared output exists for DVC
+    assert layout.work_dir(params.paths, "train_dit", "vae").is_dir()
