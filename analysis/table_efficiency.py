@@ -55,9 +55,7 @@ def main(params: Params) -> None:
     setup_logging()
     names = [i for i in paper.MAIN if i in params.autoencoders.names]
     table = make_table_efficiency(params.paths.runs, names)
-    devices = sorted(
-        {str(d) for d in results.efficiency_frame(params.paths.runs, names).get("device", pd.Series()).dropna()}
-    )
+    devices = sorted({str(d) for d in results.efficiency(params.paths.runs, names).get("device", pd.Series()).dropna()})
     notes = [
         "Paper: AE, DAE, VAE and SD-VAE share one column (one architecture); VMAE's % of SD-VAE in parentheses.",
         "size: fp32 parameter bytes / 2^20 (the paper's MB); GFLOPs: encode + decode of one 256 px image.",
