@@ -104,7 +104,14 @@ def test_missing_model_names_the_stage(tiny):
 
 def test_set_without_masks_fails_before_work(tmp_path):
     raw = tiny_raw(tmp_path)
-    raw["data"]["sets"]["inet"] = {"kind": "imagenet", "root": "unused", "num_train": 0, "num_eval": 0}
+    raw["data"]["sets"]["inet"] = {
+        "kind": "imagenet",
+        "root": "unused",
+        "num_train": 0,
+        "num_val": 1,
+        "num_judge": 1,
+        "num_eval": 0,
+    }
     raw["analysis"]["compress"]["sets"] = {"inet": "object"}
     params = parse_params(raw)
     root = tmp_path / raw["paths"]["data"] / "inet"  # an ImageNet-like split: images and labels, no masks

@@ -55,7 +55,8 @@ def one_thread():
 def tiny_raw(root: Path) -> dict:
     raw = preset.merged("tiny", ROOT / "params.yaml", ROOT / "presets")
     raw["paths"] = {k: str(root / k) for k in raw["paths"]}
-    raw["data"]["sets"] = {s: {"kind": s, "root": "", "num_train": N_TRAIN, "num_eval": 4} for s in ("shapes", "faces")}
+    sizes = {"num_train": N_TRAIN, "num_val": 4, "num_judge": N_TRAIN, "num_eval": 4}
+    raw["data"]["sets"] = {s: {"kind": s, "root": "", **sizes} for s in ("shapes", "faces")}
     raw["autoencoders"]["names"] = list(ITEMS)
     raw["diffusion"]["items"] = {k: list(v) for k, v in ITEMS.items()}
     raw["diffusion"]["extract"].update(store="moments", batch_size=5)  # 5: a last, partial batch

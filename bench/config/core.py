@@ -23,19 +23,30 @@ class PathsCfg:
 
 @dataclass(frozen=True)
 class DatasetCfg:
-    """One dataset the data stage materialises.
+    """One dataset the data stage materialises, as four disjoint splits (`bench.layout.SPLITS`).
 
     `root` is a local folder for the real kinds (ImageNet, CelebA-HQ, ADE20K, CelebAMask-HQ) and
-    empty for the embedded kinds, which are generated. `num_train`/`num_eval` are the split sizes;
-    for real sets 0 means "every image found".
+    empty for the embedded kinds, which are generated. `num_*` are the split sizes: `train` fits the
+    autoencoders, `val` tunes choices, `judge` fits the suite's evaluation networks, `eval` reports.
+    Real sets carve val and judge from the training pool (exact sizes); there `num_train`/`num_eval`
+    0 means "every image left".
     """
 
     kind: DatasetKind
     root: str
     num_train: int = bound(ge=0)
+    num_val: int = bound(ge=0)
+    num_judge: int = bound(ge=0)
     num_eval: int = bound(ge=0)
 
     def check(self) -> None:
+        # Every later stage expects all four splits, and an empty judge split leaves the evaluation
+        # networks nothing to learn from: no "0 = none" here, for any kind.
+        if self.num_val < 1 or self.num_judge < 1:
+            raise ValueError(
+                f"num_val ({self.num_val}) and num_judge ({self.num_judge}) must be >= 1: set both "
+                "(real sets carve them from the training pool)"
+            )
         if self.kind in EMBEDDED_KINDS:
             if self.root:
                 raise ValueError(f"root must be empty for the embedded kind '{self.kind}' (it is generated)")
@@ -140,11 +151,10 @@ class TrainCfg:
 
 @dataclass(frozen=True)
 class FeatnetsCfg:
-    """The offline feature networks (`featnets` stage): a perceptual network (a training loss, used where LPIPS-VGG
-    weights are absent) and a judge (evaluation only), classifiers over the union of `sets`' labels."""
+    """The offline perceptual network (`featnets` stage): an autoencoder training loss, used where LPIPS-VGG
+    weights are absent; a classifier over the union of `sets`' labels, trained on their train splits. The
+    evaluation networks are another stage (`judges`, params section `judges`)."""
 
-    sets: tuple[str, ...]  # data.sets whose train splits (labels offset per set) the networks learn
+    sets: tuple[str, ...]  # data.sets whose splits (labels offset per set) the perceptual network and judges learn
     perceptual: Literal["percep-vgg-v1"]  # keys of bench.featnets.FEATNETS
-    judge: Literal["judge-resnet-v1"]
     train: TrainCfg
-    min_judge_accuracy: float = bound(ge=0.0, le=1.0)  # below it the stage warns: the judge's FD is weak evidence

@@ -12,6 +12,13 @@ a pixel's part id is the top-most layer with coverage > 0.5, so masks align with
 exactly (see `shapes.py` for the primitives). The label is the hair-colour class (`LABEL_NAMES`),
 like CelebA's Black/Brown/Blond/Gray_Hair attributes, so a judge classifier can be trained.
 
+Shifts (`SHIFTS`, for validating metrics): `render(..., shift=name)` draws exactly the random numbers
+of the unshifted portrait, so a shifted image differs from its twin in one property only:
+- "no_mouth": mouth and lips are not painted (the skin below shows; the mask keeps it);
+- "eyes_displaced": eyes, brows and eye sockets sit 0.12 face heights lower;
+- "skin_shift": skin tone with red and green swapped (lips, made from it, follow): a green no palette tone has;
+- "hair_shift": saturated blue hair (and brows), none of the five hair colours; the label is kept.
+
 Use it through the registry (the data stage does): `generate("faces", n, resolution, seed, split, cfg)`
 from `bench.embedded`, with `cfg = load_params().data.faces`.
 """
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.config import FacesCfg
-from bench.embedded.shapes import coverage, paint, sdf_box, sdf_ellipse, window
+from bench.embedded.shapes import check_shift, coverage, paint, sdf_box, sdf_ellipse, window
 from bench.embedded.textures import TEXTURE_NAMES, crop, resize
 
 KIND_CODE = 2  # separates the faces stream from the shapes stream under the same seed
@@ -44,6 +51,10 @@ HAIR_RGB = np.float32(
 SKIN_RGB = np.float32([[0.98, 0.86, 0.76], [0.93, 0.74, 0.6], [0.8, 0.57, 0.42], [0.6, 0.4, 0.27], [0.38, 0.24, 0.16]])
 IRIS_RGB = np.float32([[0.3, 0.17, 0.08], [0.25, 0.45, 0.7], [0.3, 0.5, 0.3], [0.45, 0.48, 0.5], [0.5, 0.36, 0.15]])
 _SPHERE = 0.85  # radius of the sphere the features slide on when the head turns (yaw)
+
+SHIFTS = ("no_mouth", "eyes_displaced", "skin_shift", "hair_shift")
+EYE_DROP = 0.24  # eyes_displaced, in half face heights (0.12 face heights): eyes land level with the lower nose
+SHIFT_HAIR_RGB = np.float32([0.1, 0.3, 0.9])  # hair_shift: saturated blue, far from every HAIR_RGB row
 
 
 @dataclass(frozen=True)
@@ -110,13 +121,16 @@ def _hair_colour(U, V, base, strands, wave, sheen) -> np.ndarray:
     return base * light[..., None] + 0.05 * sheen * light[..., None]
 
 
-def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarray, int, np.ndarray]:
+def render(
+    rng: np.random.Generator, res: int, cfg: FacesCfg, shift: str | None = None
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Render one portrait.
 
     Args:
         rng: the image's own generator (see `shapes.image_rng`).
         res: image side in pixels (32, 64, 128, 256, ...; at least 16).
         cfg: generator knobs (yaw, roll and face-size ranges).
+        shift: None, or one of `SHIFTS` (see the module docstring); the same draws either way.
 
     Returns:
         image uint8 (res, res, 3), label (hair-colour class in [0, len(LABEL_NAMES))),
@@ -124,10 +138,16 @@ def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarra
     """
     if res < 16:
         raise ValueError(f"resolution must be >= 16 px, got {res}")
+    check_shift("faces", shift, SHIFTS)
     # ---- identity: every draw is resolution-free, so one seed is one face at any resolution.
     label = int(rng.integers(len(LABEL_NAMES)))
     hair = np.clip(HAIR_RGB[label] * rng.uniform(0.8, 1.2) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float32)
     skin = np.clip(_palette(SKIN_RGB, rng.random()) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float32)
+    # The shifts transform drawn values in place of drawing others, so every later draw is as unshifted.
+    if shift == "hair_shift":  # keeps this face's jitter around its base colour
+        hair = np.clip(SHIFT_HAIR_RGB + (hair - HAIR_RGB[label]), 0, 1).astype(np.float32)
+    if shift == "skin_shift":
+        skin = skin[[1, 0, 2]]
     iris = _palette(IRIS_RGB, rng.random()).astype(np.float32)
     style, fringe = int(rng.integers(3)), int(rng.integers(3))  # short/bob/long; bare/side part/fringe
     a, taper = rng.uniform(0.7, 0.8), rng.uniform(0.12, 0.25)  # face half-width, chin narrowing
@@ -192,6 +212,8 @@ def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarra
     grain = crop("gravel", *U.shape, rng, 0.05 / (head.b * res)).mean(axis=2)
     lit = lit * (1 + 0.12 * (grain - grain.mean()))
     es, ev = rng.uniform(0.29, 0.35), rng.uniform(-0.16, -0.08)  # eye spacing and height
+    if shift == "eyes_displaced":  # sockets, eyes and brows all follow ev
+        ev += EYE_DROP
     Uf = _SPHERE * np.sin(np.arcsin(np.clip(U / _SPHERE, -1, 1)) - psi)
     socket = np.exp(-(((np.abs(Uf) - es) / 0.17) ** 2 + ((V - ev) / 0.12) ** 2))
     cheek = np.exp(-(((np.abs(Uf) - 0.38) / 0.16) ** 2 + ((V - 0.25) / 0.14) ** 2))
@@ -218,7 +240,8 @@ def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarra
         lips = np.float32([0.62, 0.08, 0.14]) * rng.uniform(0.8, 1.1)
     win, U, V = head.grid(0, mv, mw + 0.15, turn=True)
     W = V - mv + smile * (U / mw) ** 2
-    if gap:
+    no_mouth = shift == "no_mouth"  # everything is computed as usual, only never painted
+    if gap and not no_mouth:
         inner = sdf_ellipse(U, W, mw * 0.85, gap / 2 + 0.015)
         teeth = np.clip((-W - gap / 6) / 0.01, 0, 1)[..., None]
         paint(
@@ -227,9 +250,10 @@ def render(rng: np.random.Generator, res: int, cfg: FacesCfg) -> tuple[np.ndarra
     upper = np.maximum(sdf_ellipse(U, W + gap / 2, mw, tu), W + gap / 2)
     lower = np.maximum(sdf_ellipse(U, W - gap / 2, mw * 0.9, tl), gap / 2 - W)
     seam = 1 - 0.45 * np.exp(-((W / 0.012) ** 2))
-    paint(img, mask, win, head.cov(upper), lips * (0.8 * seam)[..., None], PART["u_lip"])
     shine = 1 + 0.3 * np.exp(-((U / (mw * 0.5)) ** 2 + ((W - gap / 2 - tl * 0.5) / (tl * 0.4)) ** 2))
-    paint(img, mask, win, head.cov(lower), lips * (seam * shine)[..., None], PART["l_lip"])
+    if not no_mouth:
+        paint(img, mask, win, head.cov(upper), lips * (0.8 * seam)[..., None], PART["u_lip"])
+        paint(img, mask, win, head.cov(lower), lips * (seam * shine)[..., None], PART["l_lip"])
 
     # ---- eyes (almond lens: sclera, iris, pupil, catch-light, lid shadow) and brows.
     ew, eh, tilt = rng.uniform(0.11, 0.14), rng.uniform(0.055, 0.075), rng.uniform(-0.1, 0.25)

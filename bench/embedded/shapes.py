@@ -12,6 +12,12 @@ coverage is clip(0.5 - sdf / pixel, 0, 1), which anti-aliases the edge, and the 
 seed gives the same scene at 32 and at 256 px. This file also holds the drawing primitives that
 `faces.py` reuses (grid windows, SDFs, painting, per-image generators).
 
+Shifts (`SHIFTS`, for validating metrics): `render(..., shift=name)` draws exactly the random numbers
+of the unshifted scene, so a shifted image differs from its twin in one property only:
+- "texture_mismatch": every object wears the texture and tint of the next class (class + 1), never its own;
+- "count_shift": max_objects + 2 distractors, more than any normal scene holds (extras from a side stream);
+- "no_main_object": the main object is left out (the label is kept): stuff and distractors only.
+
 Use it through the registry (the data stage does): `generate("shapes", n, resolution, seed, split, cfg)`
 from `bench.embedded`, with `cfg = load_params().data.shapes`.
 """
@@ -25,7 +31,8 @@ import numpy as np
 from bench.config import ShapesCfg
 from bench.embedded.textures import TEXTURE_NAMES, crop, resize
 
-SPLIT_CODES = {"train": 0, "eval": 1}
+# Codes are part of each image's seed: never renumber (train/eval images would change), only append.
+SPLIT_CODES = {"train": 0, "eval": 1, "val": 2, "judge": 3}
 KIND_CODE = 1  # separates the shapes stream from the faces stream under the same seed
 
 CLASS_NAMES = (
@@ -54,6 +61,8 @@ CLASS_STYLE = {
 }
 FAVOURITE_P = 0.9  # share of objects filled with their class's own texture
 MAX_TILT = np.pi / 7  # shapes are only tilted, so "diamond" stays apart from "square"
+SHIFTS = ("texture_mismatch", "count_shift", "no_main_object")
+COUNT_SHIFT_EXTRA = 2  # count_shift: max_objects + 2 distractors, so max_objects + 3 objects in all
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +75,12 @@ def image_rng(seed: int, kind: int, split: str, index: int) -> np.random.Generat
     if split not in SPLIT_CODES:
         raise ValueError(f"split must be one of {tuple(SPLIT_CODES)}, got {split!r}")
     return np.random.default_rng([seed, kind, SPLIT_CODES[split], index])
+
+
+def check_shift(kind: str, shift: str | None, supported: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the valid shifts unless `shift` is None or one of `supported`."""
+    if shift is not None and shift not in supported:
+        raise ValueError(f"unknown shift {shift!r} for '{kind}': choose one of {supported}, or None")
 
 
 def window(cy: float, cx: float, radius: float, res: int) -> tuple[slice, slice, np.ndarray, np.ndarray]:
@@ -222,14 +237,19 @@ def _draw_background(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator
     paint(img, mask, (rows, cols), cov, _stuff_layer(upper, res, res, rng, res), upper)
 
 
-def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, res: int) -> None:
-    """One textured, shaded, outlined object with a soft drop shadow; size = diameter (image units)."""
+def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, res: int, style: int) -> None:
+    """One textured, shaded, outlined object with a soft drop shadow; size = diameter (image units).
+
+    `style` is the class whose texture and tint fill it: `cls` itself, except under texture_mismatch.
+    """
     cy, cx, size = float(cy), float(cx), float(size)  # numpy float64 scalars would promote float32 arrays
     r = size / 2
     ang = rng.uniform(-MAX_TILT, MAX_TILT)
-    texture, tint = CLASS_STYLE[CLASS_NAMES[cls]]
+    texture, tint = CLASS_STYLE[CLASS_NAMES[style]]
     if rng.random() > FAVOURITE_P:
-        texture = TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))]
+        other = TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))]
+        if style == cls:  # a mismatched object keeps the other class's texture, the draw is still consumed
+            texture = other
     tint = np.float32(tint) * rng.uniform(0.85, 1.1, 3).astype(np.float32)
     light = rng.uniform(-1, 1, 2).astype(np.float32)
     light /= np.linalg.norm(light) + 1e-6
@@ -259,13 +279,29 @@ def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, re
     paint(img, mask, (rows, cols), coverage(d * r, res), fill, THING_OFFSET + cls)
 
 
-def render(rng: np.random.Generator, res: int, cfg: ShapesCfg) -> tuple[np.ndarray, int, np.ndarray]:
+def _style(cls: int, num_classes: int, mismatch: bool) -> int:
+    """The class whose texture and tint fill an object of class `cls`: the next class under texture_mismatch."""
+    return (cls + 1) % num_classes if mismatch else cls
+
+
+def _draw_distractor(img, mask, rng, main: float, cfg: ShapesCfg, res: int, mismatch: bool) -> None:
+    """One distractor: smaller than the main object (size main x [0.3, 0.55]), of a random class."""
+    size = main * rng.uniform(0.3, 0.55)
+    cls = int(rng.integers(cfg.num_classes))
+    cy, cx = rng.uniform(0.5 * size, 1 - 0.5 * size, 2)
+    _draw_object(img, mask, rng, cls, cy, cx, size, res, _style(cls, cfg.num_classes, mismatch))
+
+
+def render(
+    rng: np.random.Generator, res: int, cfg: ShapesCfg, shift: str | None = None
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Render one scene.
 
     Args:
         rng: the image's own generator (see `image_rng`).
         res: image side in pixels (32, 64, 128, 256, ...; at least 16).
         cfg: generator knobs (number of classes and objects, object size range).
+        shift: None, or one of `SHIFTS` (see the module docstring); the same draws either way.
 
     Returns:
         image uint8 (res, res, 3), label (class index of the main object, in [0, cfg.num_classes)),
@@ -273,6 +309,8 @@ def render(rng: np.random.Generator, res: int, cfg: ShapesCfg) -> tuple[np.ndarr
     """
     if res < 16:
         raise ValueError(f"resolution must be >= 16 px, got {res}")
+    check_shift("shapes", shift, SHIFTS)
+    mismatch = shift == "texture_mismatch"
     img = np.empty((res, res, 3), np.float32)
     mask = np.empty((res, res), np.uint8)
     _draw_background(img, mask, rng, res)
@@ -282,9 +320,12 @@ def render(rng: np.random.Generator, res: int, cfg: ShapesCfg) -> tuple[np.ndarr
     main_y, main_x = rng.uniform(0.5 * main, 1 - 0.5 * main, 2)
     # Distractors are smaller and drawn first (behind), so the main object is the largest and whole.
     for _ in range(n_obj - 1):
-        size = main * rng.uniform(0.3, 0.55)
-        cls = int(rng.integers(cfg.num_classes))
-        cy, cx = rng.uniform(0.5 * size, 1 - 0.5 * size, 2)
-        _draw_object(img, mask, rng, cls, cy, cx, size, res)
-    _draw_object(img, mask, rng, label, main_y, main_x, main, res)
+        _draw_distractor(img, mask, rng, main, cfg, res, mismatch)
+    if shift == "count_shift":
+        # A spawned child stream: a fixed function of the image's seed that leaves `rng` itself untouched.
+        side = rng.spawn(1)[0]
+        for _ in range(cfg.max_objects + COUNT_SHIFT_EXTRA - (n_obj - 1)):
+            _draw_distractor(img, mask, side, main, cfg, res, mismatch)
+    if shift != "no_main_object":  # the last draws of the scene: skipping them changes no other draw
+        _draw_object(img, mask, rng, label, main_y, main_x, main, res, _style(label, cfg.num_classes, mismatch))
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), label, mask
