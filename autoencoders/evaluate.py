@@ -19,7 +19,14 @@ a set left out of `autoencoders.train_sets` is then scored as a transfer set. Pe
   256-px GFLOPs use the *current* params architecture; the paper-scale numbers (SD3 layout, 12 + 12 ViT) come
   from the paper-imagenet preset or `benchmarks/ae_bench.py`.
 
-Writes `<runs>/eval_ae/NAME/`: `metrics.json`, `examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
+Every distribution metric is computed by each judge-ensemble member (`rfd[judge-k]`) and averaged (`rfd[judge]`);
+`metrics.json` keeps the members' values. Beside them, Table 1 gets `swd[pyramid]`, the Laplacian-pyramid sliced
+Wasserstein distance of the clean reconstructions to the eval images (no trained network; not computed per eps,
+which would hold every perturbed reconstruction in memory).
+
+Writes `<runs>/eval_ae/NAME/`: `metrics.json`, `features.npz` (per set and eps index k: f"{SET}/{k}/{metric}"
+(N,) per-image values and f"{SET}/{k}/{extractor}" (N, D) pool features, for the intervals stage's paired
+bootstrap), `examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
 first 8 eval images and clean reconstructions, uint8 (K, H, W, 3)), `noise_curve/<SET>.csv` (the Fig. 6 rows, for
 `dvc plots`), `params.json`; `meta.json` goes to `<runs>/records/eval_ae/NAME/`.
 """
@@ -45,9 +52,9 @@ from bench.featnets import load_perceptual
 from bench.features import suite_extractors
 from bench.items import check_autoencoder_item
 from bench.log import get_logger, setup_logging
-from bench.metrics import load_reference
+from bench.metrics import SWD_KEY, ensemble_means, load_reference, pyramid_swd
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.splits import open_split
+from bench.splits import open_split, uint8_array
 
 log = get_logger(__name__)
 PAPER_SIZE = 256  # Table 2 reports GFLOPs at the paper's 256 px, whatever the pipeline's resolution
@@ -139,7 +146,7 @@ def main(params: Params, name: str) -> None:
         raise ValueError("eval_ae runs in one process: start it with `python -m autoencoders.evaluate NAME`")
     setup_logging(dist.rank)
     record, device, cfg = StageRecord(), dist.device, params.metrics
-    extractors = suite_extractors(cfg, params.paths, device)
+    extractors = suite_extractors(cfg, params.paths, device, params.judges.members)
     identities = {e: extractor.identity for e, extractor in extractors.items()}
     ref_paths = reference_paths(params, extractors)
     model = load_trained(name, params.autoencoders, model_path, image_size=params.data.resolution).to(device)
@@ -147,7 +154,7 @@ def main(params: Params, name: str) -> None:
     perceptual.to(device)
     out = layout.run_dir(params.paths, "eval_ae", name)
 
-    reconstruction, curves, stds, examples = {}, {}, {}, {}
+    reconstruction, curves, stds, examples, members, features = {}, {}, {}, {}, {}, {}
     for dataset in params.data.sets:
         refs = {e: load_reference(p, identities[e]) for e, p in ref_paths[dataset].items()}
         std_c = latent_std(model, eval_loader(params, dataset), device)  # first pass: the noise scale
@@ -164,9 +171,19 @@ def main(params: Params, name: str) -> None:
             keep=EXAMPLES_PER_SET,
             desc=f"eval_ae {name} {dataset}",
         )
-        clean = {k: v for k, v in result.rows[0].items() if k != "eps"}  # eps = 0: the clean reconstruction
+        originals = uint8_array(open_split(params.paths, dataset, "eval"), result.n_images)
+        rows, spread = [], []
+        for row in result.rows:
+            row, member_values = ensemble_means(row)
+            rows.append(row)
+            spread.append(member_values)
+        rows[0][SWD_KEY] = pyramid_swd(result.clean, originals, cfg.swd, params.seed)  # Table 1 only (see module doc)
+        clean = {k: v for k, v in rows[0].items() if k != "eps"}  # eps = 0: the clean reconstruction
         reconstruction[dataset] = {**clean, "n_images": result.n_images}
-        curves[dataset], stds[dataset] = result.rows, std_c.tolist()
+        curves[dataset], stds[dataset], members[dataset] = rows, std_c.tolist(), spread
+        for k in range(len(rows)):
+            features |= {f"{dataset}/{k}/{key}": v for key, v in result.per_image[k].items()}
+            features |= {f"{dataset}/{k}/{ext}": v for ext, v in result.features[k].items()}
         examples[f"{dataset}/images"], examples[f"{dataset}/recons"] = result.images, result.recons
         log.info("%s on %s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in reconstruction[dataset].items()))
 
@@ -180,11 +197,14 @@ def main(params: Params, name: str) -> None:
         "versions": versions,
         "reconstruction": reconstruction,
         "noise_curve": curves,
+        "members": members,  # per set, per eps: metric -> the judge-ensemble members' values
         "latent_std": stds,
         "efficiency": efficiency(params, name, model, first, device),
     }
     with atomic_path(layout.eval_ae_examples(params.paths, name)) as tmp, tmp.open("wb") as f:
         np.savez(f, **examples)
+    with atomic_path(layout.eval_ae_features(params.paths, name)) as tmp, tmp.open("wb") as f:
+        np.savez(f, **features)
     for dataset, rows in curves.items():
         write_curve(layout.noise_curve(params.paths, name, dataset), rows)
     write_json(layout.eval_ae_metrics(params.paths, name), metrics)
@@ -197,8 +217,18 @@ def main(params: Params, name: str) -> None:
             "autoencoders": {"arch": params.autoencoders.arch(name), "variant": params.autoencoders.variants[name]},
             "metrics": {
                 k: getattr(cfg, k)
-                for k in ("inception", "batch_size", "recon_images", "noise_eps", "noise_seed", "throughput_repeats")
+                for k in (
+                    "inception",
+                    "batch_size",
+                    "recon_images",
+                    "noise_eps",
+                    "noise_seed",
+                    "throughput_repeats",
+                    "swd",
+                )
             },
+            "judges": {"members": params.judges.members},
+            "seed": params.seed,
         },
         item=name,
         device=str(device),

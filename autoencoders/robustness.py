@@ -45,12 +45,18 @@ class SweepResult:
         n_images: images evaluated.
         images: (K, H, W, 3) uint8, the first K originals (for the report's reconstruction figure).
         recons: (K, H, W, 3) uint8, their clean (eps = 0) reconstructions.
+        per_image: one dict per eps: metric key -> (N,) float64 per-image values (what rows average).
+        features: one dict per eps: extractor name -> (N, D) float32 pool features of the reconstructions.
+        clean: (N, H, W, 3) uint8, every clean reconstruction (for the pyramid SWD, which needs the images).
     """
 
     rows: list[dict[str, float]]
     n_images: int
     images: np.ndarray
     recons: np.ndarray
+    per_image: list[dict[str, np.ndarray]]
+    features: list[dict[str, np.ndarray]]
+    clean: np.ndarray
 
 
 @torch.no_grad()
@@ -117,7 +123,7 @@ def noise_sweep(
         raise ValueError(f"noise_eps must start at 0 (its first row is the clean reconstruction), got {list(eps)}")
     per_image: list[dict[str, list[torch.Tensor]]] = [{} for _ in eps]
     feats: list[dict[str, list[torch.Tensor]]] = [{name: [] for name in extractors} for _ in eps]
-    images, recons, n_images = [], [], 0
+    images, recons, clean, n_images = [], [], [], 0
     scale = std_c.to(device=device, dtype=torch.float32).view(1, -1, 1, 1)  # (1, C, 1, 1)
     for batch in tqdm(batches, desc=desc, unit="batch"):
         x = batch["image"].to(device)  # (B, 3, H, W)
@@ -132,6 +138,7 @@ def noise_sweep(
             for name, extractor in extractors.items():
                 feats[k][name].append(extract_features(extractor, [recon_u8])[POOL])  # (B, D)
             if k == 0:
+                clean.append(to_hwc_uint8(y))
                 take = max(keep - n_images, 0)  # possibly 0: keeps the (0, H, W, 3) shape for the concatenation
                 images.append(to_hwc_uint8(x[:take]))
                 recons.append(to_hwc_uint8(y[:take]))
@@ -139,9 +146,13 @@ def noise_sweep(
     if n_images < 2:
         raise ValueError(f"the noise sweep needs at least two images for rFD, got {n_images}: check the eval split")
     rows = []
+    values = [{key: torch.cat(v).double().numpy() for key, v in per_k.items()} for per_k in per_image]
+    pooled = [{name: torch.cat(v).numpy() for name, v in per_k.items()} for per_k in feats]
     for k, e in enumerate(eps):
         row = {"eps": float(e), **summarise(per_image[k])}
         for name in extractors:
-            row |= compute_reconstruction_fd(references[name], {POOL: torch.cat(feats[k][name])})
+            row |= compute_reconstruction_fd(references[name], {POOL: torch.from_numpy(pooled[k][name])})
         rows.append(row)
-    return SweepResult(rows, n_images, np.concatenate(images), np.concatenate(recons))
+    return SweepResult(
+        rows, n_images, np.concatenate(images), np.concatenate(recons), values, pooled, np.concatenate(clean)
+    )

@@ -1,14 +1,15 @@
 """The suite's own offline feature networks, and the loader that picks LPIPS or its stand-in.
 
-This machine (like CI and many clusters) cannot download VGG or Inception weights, so the suite trains two
-small classifiers on the dataset's labels (the `featnets` stage, through `bench.loop.train` with
-`classifier_loss`) and uses them where the pretrained networks are absent:
+This machine (like CI and many clusters) cannot download VGG or Inception weights, so the suite trains small
+networks of its own on the datasets (through `bench.loop.train`) and uses them where the pretrained ones are absent:
 
-- a perceptual network `percep-vgg-v1` (VGG-style: stages of two 3x3 conv + ReLU, max-pool between stages).
-  `PerceptualDistance` turns it into an LPIPS-style distance that the autoencoders use as a TRAINING loss;
-- a judge `judge-resnet-v1` (a small residual net with BatchNorm, a different architecture on purpose) used only
-  for EVALUATION: pooled features (FD/KID/PRC), class logits (IS) and a mid-level spatial map (sFD), through
-  `bench.features`. The network used as a training loss is never the one used to judge.
+- a perceptual network `percep-vgg-v1` (VGG-style: stages of two 3x3 conv + ReLU, max-pool between stages), a
+  classifier trained by the `featnets` stage with `classifier_loss`. `PerceptualDistance` turns it into an
+  LPIPS-style distance that the autoencoders use as a TRAINING loss;
+- judges `judge-resnet-v2` (a small residual net with BatchNorm, a different architecture on purpose, with a
+  segmentation head), an ensemble trained by the `judges` stage (`bench.train_judges`) on a split of their own and
+  used only for EVALUATION: multi-scale pooled features (FD/KID/PRC), class logits (IS) and a mid-level spatial
+  map (sFD), through `bench.features`. The network used as a training loss is never the one used to judge.
 
 `load_perceptual(weights_dir, own_path)` returns real LPIPS-VGG (`name == "lpips-vgg"`) when the torchvision
 VGG16 file exists locally, else `PerceptualDistance` on the trained perceptual network (`name == "percep-own"`).
@@ -16,7 +17,7 @@ Both map images (B, 3, H, W) in [-1, 1] to distances (B,). Nothing here download
 
 Models are built by name from `FEATNETS` (`build_featnet`); a trained network travels as `featnet_state(model)`
 (identity, config, state dict) and comes back with `load_featnet(path)`.
-Try it: `python -c "from bench.featnets import build_featnet; print(build_featnet('judge-resnet-v1', 10, 64))"`.
+Try it: `python -c "from bench.featnets import build_featnet; print(build_featnet('judge-resnet-v2', 10, 64, 32))"`.
 """
 
 from __future__ import annotations
@@ -140,40 +141,75 @@ class PerceptualNet(FeatNet):
 
 
 class JudgeNet(FeatNet):
-    """Residual classifier (stem + one `ResBlock` per stage, stride 2 from stage 1 on) for evaluation only.
+    """Residual network for evaluation only: a classifier with a dense segmentation head, read at three scales.
+
+    Stem, then one `ResBlock` per stage (stride 1, then 2): at S = 32 and four stages, maps of 32, 16, 8 and 4 px.
+    Stages 1..3 each go through a 1x1 "neck" (conv + BN + ReLU) to `NECK` channels; those neck maps are both what
+    the metrics read and what the two training heads see:
+    - the class head reads the concatenated global means of the three necks (so it cannot ignore any scale);
+    - the segmentation head reads the three necks upsampled to stage 1's grid and predicts the generator's
+      part / object mask at every pixel. Dense supervision makes the features encode where the eyes, mouth or each
+      object are and what they look like, not only the one label (hair colour, main object class) a global
+      classifier needs: the v1 judge, trained on labels alone, ranked visibly broken samples best.
 
     `features(x)` gives, for x (B, 3, S, S) in [-1, 1]:
-    - "pool": (B, widths[-1]) global average of the last stage;
-    - "logits_unbiased": (B, K) the classifier's logits. The head has no bias, so these are exactly the logits it
-      was trained with; the name is torch-fidelity's IS feature name (Inception's logits without the fc bias);
-    - "spatial": (B, 7 * (S/4)**2) the first 7 channels of stage 2 (stride 4: a 16x16 grid at S = 64, the size of
-      ADM's 17x17 mixed_6/conv grid), flattened in (H, W, C) order as ADM flattens its NHWC map.
+    - "pool": (B, 3 * NECK) the three necks' global means: multi-scale, and 96 dimensions, well below the 500
+      samples an FD is estimated from here (v1 used 256 channels of one 4x4 map at VMAE's patch stride);
+    - "logits_unbiased": (B, K) the class logits (the head has no bias; torch-fidelity's IS feature name);
+    - "spatial": (B, 7 * 4 * 4) the first 7 channels of the stride-4 neck averaged to a 4x4 grid, flattened in
+      (H, W, C) order as ADM flattens its NHWC map (112 dimensions where v1 had 448 for 500 samples).
+    `segment(x)` gives (B, M, S/2, S/2) mask logits.
     """
 
-    SPATIAL_STAGE = 2
+    NECK = 32
+    SPATIAL_GRID = 4
 
-    def __init__(self, cfg: FeatNetConfig, identity: str) -> None:
+    def __init__(self, cfg: FeatNetConfig, identity: str, num_masks: int = 0) -> None:
         super().__init__(cfg, identity)
-        if len(cfg.widths) <= self.SPATIAL_STAGE or cfg.widths[self.SPATIAL_STAGE] < SPATIAL_CHANNELS:
-            raise ValueError(f"the judge needs >= 3 stages with >= {SPATIAL_CHANNELS} channels at stage 2")
+        if len(cfg.widths) != 4:
+            raise ValueError(f"the judge has 4 stages, got widths {cfg.widths}")
         w0 = cfg.widths[0]
         self.stem = nn.Sequential(nn.Conv2d(3, w0, 3, padding=1, bias=False), nn.BatchNorm2d(w0), nn.ReLU())
         cins = (w0, *cfg.widths[:-1])
         self.stages = nn.ModuleList(
             ResBlock(c, w, 1 if i == 0 else 2) for i, (c, w) in enumerate(zip(cins, cfg.widths, strict=True))
         )
-        self.head = nn.Linear(cfg.widths[-1], cfg.num_classes, bias=False)
+        self.necks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w, self.NECK, 1, bias=False), nn.BatchNorm2d(self.NECK), nn.ReLU())
+            for w in cfg.widths[1:]
+        )
+        self.head = nn.Linear(3 * self.NECK, cfg.num_classes, bias=False)
+        self.seg_head = nn.Conv2d(3 * self.NECK, num_masks, 1) if num_masks > 0 else None
         self.initialize_weights()
 
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def necks_of(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Args: x (B, 3, S, S). Returns: [(B, NECK, S/2, S/2), (B, NECK, S/4, S/4), (B, NECK, S/8, S/8)]."""
         self.check_input(x)
         h = self.stem(x)  # (B, w0, S, S)
+        out = []
         for i, stage in enumerate(self.stages):
             h = stage(h)  # (B, w_i, S / 2**i, S / 2**i)
-            if i == self.SPATIAL_STAGE:
-                spatial = h[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).flatten(1)  # (B, (S/4) * (S/4) * 7)
-        pool = h.mean(dim=(2, 3))  # (B, w_last)
+            if i > 0:
+                out.append(self.necks[i - 1](h))
+        return out
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        necks = self.necks_of(x)
+        pool = torch.cat([n.mean(dim=(2, 3)) for n in necks], dim=1)  # (B, 3 * NECK)
+        grid = F.adaptive_avg_pool2d(necks[1][:, :SPATIAL_CHANNELS], self.SPATIAL_GRID)  # (B, 7, 4, 4)
+        spatial = grid.permute(0, 2, 3, 1).flatten(1)  # (B, 4 * 4 * 7)
         return {"pool": pool, "logits_unbiased": self.head(pool), "spatial": spatial}
+
+    def segment(self, x: torch.Tensor) -> torch.Tensor:
+        """Args: x (B, 3, S, S). Returns: (B, M, S/2, S/2) mask logits on stage 1's grid (the judge was built with
+        num_masks = M > 0); compare with the mask subsampled to that grid (`mask[:, ::2, ::2]`): predicting at half
+        resolution halves the cost of the judges' training, and the features it shapes are those of stages 1-3."""
+        if self.seg_head is None:
+            raise ValueError(f"{self.identity} was built without a segmentation head (num_masks = 0)")
+        necks = self.necks_of(x)
+        size = necks[0].shape[2:]
+        up = [F.interpolate(n, size=size, mode="bilinear", align_corners=False) for n in necks]  # (B, NECK, S/2, S/2)
+        return self.seg_head(torch.cat(up, dim=1))  # (B, M, S/2, S/2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)["logits_unbiased"]  # (B, K)
@@ -303,7 +339,7 @@ def accuracy(model: FeatNet, loader) -> float:
 
 FEATNETS: dict[str, tuple[type[FeatNet], tuple[int, ...]]] = {}
 PERCEPTUAL_NET = "percep-vgg-v1"
-JUDGE_NET = "judge-resnet-v1"
+JUDGE_NET = "judge-resnet-v2"  # v2: three-scale neck features, segmentation head (v1: one global mean)
 
 
 def register_featnet(name: str, cls: type[FeatNet], widths: tuple[int, ...]) -> None:
@@ -315,16 +351,23 @@ def register_featnet(name: str, cls: type[FeatNet], widths: tuple[int, ...]) -> 
 
 
 register_featnet(PERCEPTUAL_NET, PerceptualNet, (16, 32, 64, 128))
-register_featnet(JUDGE_NET, JudgeNet, (32, 64, 128, 256))
+register_featnet(JUDGE_NET, JudgeNet, (16, 32, 64, 128))
 
 
-def build_featnet(name: str, num_classes: int, input_size: int) -> FeatNet:
-    """Build a registered network (random init); `model.identity == name` is what metadata records."""
+def build_featnet(name: str, num_classes: int, input_size: int, num_masks: int = 0) -> FeatNet:
+    """Build a registered network (random init); `model.identity == name` is what metadata records.
+
+    `num_masks` > 0 gives the judge a segmentation head over that many mask ids (the perceptual network has none).
+    """
     if name not in FEATNETS:
         raise ValueError(f"unknown feature network {name!r}; choose one of {sorted(FEATNETS)}")
     if num_classes < 2 or input_size < 16:
         raise ValueError(f"need num_classes >= 2 and input_size >= 16, got {num_classes}, {input_size}")
     cls, widths = FEATNETS[name]
+    if cls is JudgeNet:
+        return JudgeNet(FeatNetConfig(widths, num_classes, input_size), name, num_masks)
+    if num_masks:
+        raise ValueError(f"{name} has no segmentation head: build it with num_masks = 0")
     return cls(FeatNetConfig(widths, num_classes, input_size), name)
 
 
@@ -335,7 +378,8 @@ def featnet_state(model: FeatNet) -> dict[str, Any]:
 
 def featnet_from_state(state: dict[str, Any]) -> FeatNet:
     name, cfg = state["identity"], state["config"]
-    model = build_featnet(name, cfg["num_classes"], cfg["input_size"])
+    seg = state["state_dict"].get("seg_head.weight")  # the mask count is the head's shape (older files: no head)
+    model = build_featnet(name, cfg["num_classes"], cfg["input_size"], 0 if seg is None else int(seg.shape[0]))
     if tuple(cfg["widths"]) != model.cfg.widths:
         raise ValueError(f"{name} was saved with widths {cfg['widths']}, the registry now has {model.cfg.widths}")
     model.load_state_dict(state["state_dict"], strict=True)
@@ -345,7 +389,10 @@ def featnet_from_state(state: dict[str, Any]) -> FeatNet:
 def load_featnet(path: str | Path) -> FeatNet:
     """Read a network written as `torch.save(featnet_state(model), path)` by the featnets stage."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"no feature network at {path}: run the featnets stage (`dvc repro featnets`)")
+        raise FileNotFoundError(
+            f"no feature network at {path}: run the stage that trains it (`dvc repro judges` for the judges, "
+            "`dvc repro featnets` for the perceptual network)"
+        )
     return featnet_from_state(load_checkpoint(path))
 
 

@@ -45,7 +45,7 @@ from bench.featnets import SPATIAL_CHANNELS, JudgeNet, load_featnet
 from bench.log import get_logger
 from bench.metrics import INCEPTION, LOGITS, POOL, SPATIAL
 
-JUDGE = "judge"
+JUDGE = layout.JUDGE
 FEATURES = (POOL, LOGITS, SPATIAL)
 DEFAULT_LAYER = {"isc": LOGITS, "fid": POOL, "kid": POOL, "prc": POOL}  # torch-fidelity metric -> feature
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's PyTorch port of TF Inception 2015-12-05
@@ -250,24 +250,29 @@ def extract_features(extractor: FeatureExtractorBase, batches: Iterable[torch.Te
     return {f: torch.cat(v) for f, v in parts.items()}
 
 
-def suite_extractors(metrics: MetricsCfg, paths: PathsCfg, device: torch.device) -> dict[str, _SuiteExtractor]:
-    """The evaluation extractors in use, by name ("judge" always; "inception" per `metrics.inception`).
+def suite_extractors(
+    metrics: MetricsCfg, paths: PathsCfg, device: torch.device, members: int
+) -> dict[str, _SuiteExtractor]:
+    """The evaluation extractors in use, by name: "judge-0" .. "judge-{members-1}" always (the judge ensemble of
+    the judges stage), "inception" per `metrics.inception`.
 
-    The reference, eval_ae and eval_gen stages all build their extractors here, so references, reconstructions and
-    samples are seen by the same networks.
+    The reference, eval_ae, eval_gen and validate_metrics stages all build their extractors here, so references,
+    reconstructions and samples are seen by the same networks.
 
     Raises:
-        FileNotFoundError: the judge has not been trained, or `inception: required` and its weights are absent.
+        FileNotFoundError: a judge has not been trained, or `inception: required` and its weights are absent.
     """
-    judge = load_featnet(layout.featnet(paths, JUDGE))
-    out = {JUDGE: build_extractor(JUDGE, judge_network=judge).to(device)}
+    out: dict[str, _SuiteExtractor] = {}
+    for k in range(members):
+        judge = load_featnet(layout.judge(paths, k))
+        out[layout.judge_name(k)] = build_extractor(JUDGE, judge_network=judge).to(device)
     if metrics.inception != "off":
         try:
             weights = find_inception_weights(paths.weights)
         except FileNotFoundError:
             if metrics.inception == "required":
                 raise
-            log.info("no local Inception-v3 weights: metrics use the judge only (labelled [judge])")
+            log.info("no local Inception-v3 weights: metrics use the judges only (labelled [judge])")
         else:
             out[INCEPTION] = build_extractor(INCEPTION, feature_extractor_weights_path=weights).to(device)
     return out

@@ -23,9 +23,11 @@ from bench.config import PathsCfg
 
 Root = PathsCfg | str | Path  # the `paths:` section, or the one folder a function needs (`paths.runs`, `paths.data`)
 
-SPLITS = ("train", "eval")
+SPLITS = ("train", "val", "judge", "eval")  # judge: the evaluation networks' own; val: tuning; eval: reporting
 PARAMS_FILE, META_FILE, METRICS_FILE = "params.json", "meta.json", "metrics.json"
-FEATNETS = ("perceptual", "judge")
+FEATNETS = ("perceptual",)  # the featnets stage's networks; the judges have their own stage
+JUDGE = "judge"  # metric label of the judge ensemble (`fd[judge]`); member k is "judge-k" (`fd[judge-k]`)
+FEATURES_FILE = "features.npz"  # per-image features and values of eval_ae / eval_gen, for the intervals stage
 # extract@NAME/<dataset>/: the latent shards and the statistics training and sampling normalise with
 LATENTS_FILE, FLIP_FILE, LABELS_FILE, STATS_FILE = "latents.npy", "latents_flip.npy", "labels.npy", "stats.json"
 # train_dit@NAME/<dataset>/: EMA weights and the architecture + statistics hash the sample stage checks
@@ -79,10 +81,22 @@ def work_dir(paths: Root, stage: str, *parts: str) -> Path:
 
 # --- featnets and reference ------------------------------------------------------------------------------------------
 def featnet(paths: Root, role: str) -> Path:
-    """`runs/featnets/<role>.pt` for role "perceptual" (a training loss) or "judge" (evaluation only)."""
+    """`runs/featnets/<role>.pt` for role "perceptual" (a training loss)."""
     if role not in FEATNETS:
         raise ValueError(f"featnet role must be one of {FEATNETS}, got {role!r}")
     return run_dir(paths, "featnets") / f"{role}.pt"
+
+
+def judge_name(member: int) -> str:
+    """The extractor name of ensemble member k: "judge-k"."""
+    if member < 0:
+        raise ValueError(f"judge member must be >= 0, got {member}")
+    return f"{JUDGE}-{member}"
+
+
+def judge(paths: Root, member: int) -> Path:
+    """`runs/judges/judge-<k>.pt`: ensemble member k of the evaluation networks (evaluation only)."""
+    return run_dir(paths, "judges") / f"{judge_name(member)}.pt"
 
 
 def reference(paths: Root, dataset: str, split: str, extractor: str) -> Path:
@@ -102,6 +116,11 @@ def eval_ae_metrics(paths: Root, item: str) -> Path:
 
 def eval_ae_examples(paths: Root, item: str) -> Path:
     return run_dir(paths, "eval_ae", item) / "examples.npz"
+
+
+def eval_ae_features(paths: Root, item: str) -> Path:
+    """Per-image values and features of eval_ae (every eps, every extractor), for the intervals stage."""
+    return run_dir(paths, "eval_ae", item) / FEATURES_FILE
 
 
 def noise_curve(paths: Root, item: str, dataset: str) -> Path:
@@ -137,6 +156,27 @@ def samples_dir(paths: Root, item: str, dataset: str) -> Path:
 
 def eval_gen_metrics(paths: Root, item: str) -> Path:
     return run_dir(paths, "eval_gen", item) / METRICS_FILE
+
+
+def eval_gen_features(paths: Root, item: str) -> Path:
+    """Per-sample features of eval_gen (every dataset, every extractor), for the intervals stage."""
+    return run_dir(paths, "eval_gen", item) / FEATURES_FILE
+
+
+# --- measurement validation and intervals ----------------------------------------------------------------------------
+def metric_validation(paths: Root) -> Path:
+    """validate_metrics' per-metric, per-disturbance verdicts (`runs/validate_metrics/metrics.json`)."""
+    return run_dir(paths, "validate_metrics") / METRICS_FILE
+
+
+def metric_validation_curves(paths: Root) -> Path:
+    """validate_metrics' raw values: one row per set, metric, disturbance, level, seed and member (CSV)."""
+    return run_dir(paths, "validate_metrics") / "curves.csv"
+
+
+def intervals(paths: Root) -> Path:
+    """The intervals stage's confidence intervals of every reported number and paired difference (JSON)."""
+    return run_dir(paths, "intervals") / "intervals.json"
 
 
 # --- report ----------------------------------------------------------------------------------------------------------

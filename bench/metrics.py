@@ -22,7 +22,7 @@ Run the tests: `python -m pytest tests/test_metrics.py -q`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
-from torch_fidelity.metric_prc import KEY_METRIC_PRECISION, KEY_METRIC_RECALL, prc_features_to_metric
 
 from bench.images import to_uint8_image
+from bench.swd import SWD_AVG, swd
 
 # Reconstruction metric names (keys of metrics.json).
 L1, MSE, PSNR, SSIM = "l1[0-1]", "mse[0-1]", "psnr", "ssim"
@@ -188,18 +188,35 @@ def inception_score(logits: torch.Tensor, splits: int, seed: int) -> tuple[float
     return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]
 
 
-def precision_recall(fake: torch.Tensor, real: torch.Tensor, neighborhood: int) -> tuple[float, float]:
-    """Improved precision/recall (Kynkaanniemi et al. 2019; ADM's k = 3), by torch-fidelity.
+def knn_radii(feats: torch.Tensor, neighborhood: int) -> torch.Tensor:
+    """(N,) each point's distance to its k-th nearest neighbour in the set (itself excluded): torch-fidelity's
+    `cdist(x, x).kthvalue(k + 1)`, the radius of its ball in the k-NN manifold estimate."""
+    return torch.cdist(feats, feats).kthvalue(neighborhood + 1, dim=1).values
 
-    Args: fake (N1, D) generated, real (N2, D) reference; N1, N2 > neighborhood.
+
+def precision_recall(
+    fake: torch.Tensor, real: torch.Tensor, neighborhood: int, real_radii: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """Improved precision/recall (Kynkaanniemi et al. 2019; ADM's k = 3), as torch-fidelity computes them.
+
+    torch-fidelity's `prc_features_to_metric` recomputes the reference's k-NN radii (an N2 x N2 distance matrix)
+    on every call; here they can be passed in (`Reference.radii` caches them), which the validate_metrics stage
+    needs for its hundreds of calls against one reference. The formulas are torch-fidelity's, line for line
+    (tests/test_metrics.py checks the values equal its function's).
+
+    Args: fake (N1, D) generated, real (N2, D) reference; N1, N2 > neighborhood; real_radii (N2,) from
+    `knn_radii(real, neighborhood)` or None.
     Returns: precision (fraction of fake inside the real k-NN manifold), recall (real inside the fake one), in [0, 1].
     """
     if min(len(fake), len(real)) <= neighborhood:
         raise ValueError(f"precision/recall with k = {neighborhood} needs more than {neighborhood} samples per set")
-    out = prc_features_to_metric(
-        fake.cpu().float(), real.cpu().float(), prc_neighborhood=neighborhood, prc_batch_size=10000, verbose=False
-    )
-    return out[KEY_METRIC_PRECISION], out[KEY_METRIC_RECALL]
+    fake, real = fake.cpu().float(), real.cpu().float()
+    radii_real = knn_radii(real, neighborhood) if real_radii is None else real_radii
+    radii_fake = knn_radii(fake, neighborhood)
+    dist_real_fake = torch.cdist(real, fake)  # (N2, N1)
+    recall = (dist_real_fake <= radii_fake).any(dim=1).float().mean().item()
+    precision = (dist_real_fake.T <= radii_real).any(dim=1).float().mean().item()
+    return precision, recall
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +235,13 @@ class Reference:
     mu_s: np.ndarray  # (S,) spatial features
     sigma_s: np.ndarray  # (S, S)
     pool: np.ndarray  # (N, D) raw pool features, for KID and precision/recall
+    _radii: dict = field(default_factory=dict, compare=False, repr=False)  # k -> (N,) k-NN radii of `pool`, cached
+
+    def radii(self, neighborhood: int) -> torch.Tensor:
+        """The pool features' k-NN radii (`knn_radii`), computed once per k."""
+        if neighborhood not in self._radii:
+            self._radii[neighborhood] = knn_radii(torch.from_numpy(self.pool).float(), neighborhood)
+        return self._radii[neighborhood]
 
 
 def reference_from_features(feats: dict[str, torch.Tensor], extractor: str, identity: str) -> Reference:
@@ -284,7 +308,7 @@ def compute_generation_metrics(
     pool_ref = torch.from_numpy(ref.pool)
     kid, kid_std = kernel_distance(fake[POOL], pool_ref, kid_subsets, kid_subset_size, seed)
     score, score_std = inception_score(fake[LOGITS], is_splits, seed)
-    precision, recall = precision_recall(fake[POOL], pool_ref, prc_neighborhood)
+    precision, recall = precision_recall(fake[POOL], pool_ref, prc_neighborhood, ref.radii(prc_neighborhood))
     values = {
         FID: frechet_distance((ref.mu, ref.sigma), feature_stats(fake[POOL])),
         SFID: frechet_distance((ref.mu_s, ref.sigma_s), feature_stats(fake[SPATIAL])),
@@ -296,6 +320,39 @@ def compute_generation_metrics(
         RECALL: recall,
     }
     return {labelled(k, ref.extractor): float(v) for k, v in values.items()}
+
+
+def ensemble_means(values: dict[str, float], label: str = "judge") -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Average each metric over the judge ensemble.
+
+    Args:
+        values: labelled metrics, members' keys like "fd[judge-0]", "fd[judge-1]", ... (others pass through).
+        label: the ensemble's label ("judge"): member keys are f"{metric}[{label}-{k}]".
+
+    Returns:
+        (values plus f"{metric}[{label}]" = mean over members, {f"{metric}[{label}]": member values in order}).
+    """
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for key, v in values.items():
+        name, _, ext = key.partition("[")
+        member = ext.rstrip("]")
+        if member.startswith(f"{label}-") and member[len(label) + 1 :].isdigit():
+            groups.setdefault(f"{name}[{label}]", []).append((int(member[len(label) + 1 :]), v))
+    spread = {k: [v for _, v in sorted(g)] for k, g in groups.items()}
+    return {**values, **{k: float(np.mean(v)) for k, v in spread.items()}}, spread
+
+
+SWD_KEY = "swd[pyramid]"  # Laplacian-pyramid SWD x 1e3 (no trained network: the label names the method, not a net)
+
+
+def pyramid_swd(a: np.ndarray, b: np.ndarray, cfg, seed: int) -> float:
+    """`swd[pyramid]`: the mean over pyramid levels of Karras et al.'s sliced Wasserstein distance, x 1e3.
+
+    Args: a (Na, H, W, 3), b (Nb, H, W, 3) uint8 image sets; cfg: `params.metrics.swd` (levels, patch, per_image,
+    directions, repeats); seed: patch positions and projections. Returns: >= 0, 0 for a set against itself.
+    """
+    return swd(a, b, levels=cfg.levels, patch=cfg.patch, per_image=cfg.per_image, directions=cfg.directions,
+               repeats=cfg.repeats, seed=seed)[SWD_AVG]  # fmt: skip
 
 
 def compute_reconstruction_fd(ref: Reference, recon: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -7,7 +7,8 @@ Inception-v3 when `metrics.inception` asks for it and its weights are local. Wri
 extractor identity, which later stages check) plus `params.json`; `meta.json` goes to `<runs>/records/reference/`.
 
 Reconstruction metrics compare against the eval split (the same centre-cropped images the autoencoders
-reconstruct); generation metrics against the train split (ADM's reference batches are training images).
+reconstruct); generation metrics against the train split (ADM's reference batches are training images). No judge
+has seen either: they learn the `judge` split. Each judge-ensemble member has its own files (`judge-<k>`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench.outputs import StageRecord, atomic_path
 from bench.splits import open_split
 
 log = get_logger(__name__)
+REFERENCE_SPLITS = ("train", "eval")  # gFD's and rFD's references; the judge and val splits are never references
 
 
 def uint8_batches(images: Dataset, batch_size: int, desc: str) -> Iterator[torch.Tensor]:
@@ -42,11 +44,11 @@ def main(params: Params) -> None:
     setup_logging(0)
     device = pick_device(params.runtime)
     record = StageRecord()
-    extractors = suite_extractors(params.metrics, params.paths, device)
+    extractors = suite_extractors(params.metrics, params.paths, device, params.judges.members)
 
     identities = {}
     for dataset in params.data.sets:
-        for split in layout.SPLITS:
+        for split in REFERENCE_SPLITS:
             images = open_split(params.paths, dataset, split)
             for name, extractor in extractors.items():
                 feats = extract_features(
@@ -59,7 +61,11 @@ def main(params: Params) -> None:
     record.write(
         layout.run_dir(params.paths, "reference"),
         layout.record_dir(params.paths, "reference"),
-        {"data": {"sets": sorted(params.data.sets)}, "metrics": {"inception": params.metrics.inception}},
+        {
+            "data": {"sets": sorted(params.data.sets)},
+            "metrics": {"inception": params.metrics.inception},
+            "judges": {"members": params.judges.members},
+        },
         extractors=identities,
     )
 

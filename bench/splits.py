@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from bench import folders, layout
-from bench.images import to_tensor_image
+from bench.images import to_hwc_uint8, to_tensor_image
 
 REPAIR = "re-create it with `dvc repro -f data` (or delete the data folder and run `dvc repro data`)"
 
@@ -86,3 +86,11 @@ def open_union(data: layout.Root, datasets: tuple[str, ...], split: str) -> Data
     """Several sets' splits concatenated (e.g. the autoencoders' training union); items keep their own labels."""
     parts = [open_split(data, name, split) for name in datasets]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def uint8_array(split: SplitDataset, n: int | None = None) -> np.ndarray:
+    """The first `n` images of a split (all when None) as uint8 (n, H, W, 3), read from either layout."""
+    n = len(split) if n is None else min(n, len(split))
+    if split.images is not None:
+        return np.asarray(split.images[:n])
+    return np.stack([to_hwc_uint8(split[i]["image"][None])[0] for i in range(n)])

@@ -1,15 +1,14 @@
-"""The `featnets` stage: train the suite's own perceptual network and judge on the dataset labels.
+"""The `featnets` stage: train the suite's own perceptual network on the dataset labels.
 
-Run: `python -m bench.train_featnets` (DVC stage `featnets`). Nothing can be downloaded here, so where
-LPIPS-VGG and Inception weights are absent the suite uses two classifiers of its own (see `bench.featnets`):
-the perceptual network (an autoencoder training loss) and the judge (evaluation only: FD, sFD, IS, precision,
-recall, all labelled `[judge]`). Both learn one label space: the union of `featnets.sets`' classes, each set's
-labels offset past the previous set's, so one judge scores every dataset.
+Run: `python -m bench.train_featnets` (DVC stage `featnets`). Nothing can be downloaded here, so where LPIPS-VGG
+weights are absent the suite uses a classifier of its own (see `bench.featnets`) as the autoencoders' perceptual
+training loss. It learns one label space, the union of `featnets.sets`' classes (each set's labels offset past the
+previous set's), on their train splits: it is part of the autoencoders' training, like LPIPS-VGG's ImageNet.
+The evaluation networks are another stage (`bench.train_judges`), trained on a split of their own.
 
-Writes `<runs>/featnets/`: `perceptual.pt`, `judge.pt` (identity, config and state dict), `metrics.json`
-(held-out accuracy of each network, overall and per set, and whether the judge reaches
-`featnets.min_judge_accuracy`), `params.json`; per-network checkpoints and dvclive curves under
-`<runs>/work/featnets/<role>/`; `meta.json` under `<runs>/records/featnets/`.
+Writes `<runs>/featnets/`: `perceptual.pt` (identity, config and state dict), `metrics.json` (held-out accuracy,
+overall and per set), `params.json`; checkpoints and dvclive curves under `<runs>/work/featnets/perceptual/`;
+`meta.json` under `<runs>/records/featnets/`.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ def main(params: Params) -> None:
     train_set = ConcatDataset(list(train_parts.values()))
 
     metrics = {}
-    for role, arch, seed in (("perceptual", cfg.perceptual, params.seed), ("judge", cfg.judge, params.seed + 1)):
+    for role, arch, seed in (("perceptual", cfg.perceptual, params.seed),):
         model = build_featnet(arch, num_classes, params.data.resolution)
         result = train(
             model,
@@ -96,13 +95,6 @@ def main(params: Params) -> None:
         if dist.is_main:
             with atomic_path(layout.featnet(params.paths, role)) as tmp:
                 torch.save(featnet_state(net.cpu()), tmp)
-    judge_acc = metrics["judge"]["eval_accuracy"]
-    metrics["judge"]["meets_min_accuracy"] = judge_acc >= cfg.min_judge_accuracy
-    if judge_acc < cfg.min_judge_accuracy:
-        log.warning(
-            "judge held-out accuracy %.3f < featnets.min_judge_accuracy %.2f: its FD/IS are weak evidence; "
-            "train longer (featnets.train.steps)", judge_acc, cfg.min_judge_accuracy,
-        )  # fmt: skip
     if dist.is_main:
         write_json(out / layout.METRICS_FILE, metrics)
         record.write(

@@ -37,8 +37,9 @@ from bench.dist import pick_device
 from bench.features import extract_features, suite_extractors
 from bench.items import check_diffusion_item
 from bench.log import get_logger, setup_logging
-from bench.metrics import Reference, compute_generation_metrics, load_reference
-from bench.outputs import StageRecord, write_json
+from bench.metrics import SWD_KEY, Reference, compute_generation_metrics, ensemble_means, load_reference, pyramid_swd
+from bench.outputs import StageRecord, atomic_path, write_json
+from bench.splits import open_split, uint8_array
 
 log = get_logger(__name__)
 REFERENCE_SPLIT = "train"  # generation is judged against training images (ADM's reference batches)
@@ -117,7 +118,7 @@ def sample_batches(images: np.ndarray, batch_size: int, desc: str) -> Iterator[t
 
 def evaluate_samples(
     images: np.ndarray, refs: dict[str, Reference], extractors: dict, cfg: MetricsCfg, seed: int, desc: str
-) -> tuple[dict[str, float], int]:
+) -> tuple[dict[str, float], int, dict[str, np.ndarray]]:
     """All generation metrics of one sample set under every extractor.
 
     Args:
@@ -129,13 +130,16 @@ def evaluate_samples(
         desc: progress bar label.
 
     Returns:
-        (labelled metrics of every extractor, e.g. {"fd[judge]": ..., "fid[inception]": ...}, KID subset size used).
+        (labelled metrics of every extractor, e.g. {"fd[judge-0]": ..., "fid[inception]": ...}, KID subset size used,
+        the features: f"{extractor}/{feature}" -> (N, D) float32, for the intervals stage's bootstrap).
     """
     n_ref = min(len(ref.pool) for ref in refs.values())
     kid_size = min(cfg.kid_subset_size, len(images), n_ref)
     values: dict[str, float] = {}
+    features: dict[str, np.ndarray] = {}
     for ext_name, extractor in extractors.items():
         fake = extract_features(extractor, sample_batches(images, cfg.batch_size, f"{desc} {ext_name}"))
+        features |= {f"{ext_name}/{f}": v.numpy() for f, v in fake.items()}
         values |= compute_generation_metrics(
             refs[ext_name],
             fake,
@@ -145,7 +149,7 @@ def evaluate_samples(
             prc_neighborhood=cfg.prc_neighborhood,
             seed=seed,
         )
-    return values, kid_size
+    return values, kid_size, features
 
 
 def main(params: Params, name: str) -> None:
@@ -154,7 +158,7 @@ def main(params: Params, name: str) -> None:
     device = pick_device(params.runtime)  # the reference stage's rule: samples and references see the same numerics
     record = StageRecord()
     cfg, datasets = params.metrics, params.diffusion.items[name]
-    extractors = suite_extractors(cfg, params.paths, device)
+    extractors = suite_extractors(cfg, params.paths, device, params.judges.members)
 
     # Every input is checked before the first feature is extracted: a missing file fails in seconds, not hours.
     inputs = {}
@@ -166,17 +170,26 @@ def main(params: Params, name: str) -> None:
 
     identities = {ext_name: extractor.identity for ext_name, extractor in extractors.items()}
     metrics: dict = {"extractors": identities}
-    used = {}
+    used, features = {}, {}
     for dataset, (images, refs) in inputs.items():
-        values, kid_size = evaluate_samples(images, refs, extractors, cfg, params.seed, f"eval_gen {name}/{dataset}")
-        metrics[dataset] = {**values, "n_samples": len(images), "reference": REFERENCE_SPLIT}
+        values, kid_size, feats = evaluate_samples(
+            images, refs, extractors, cfg, params.seed, f"eval_gen {name}/{dataset}"
+        )
+        # equal-size sets, as Karras et al. compare them: the first n_samples reference images
+        reference_images = uint8_array(open_split(params.paths, dataset, REFERENCE_SPLIT), len(images))
+        values[SWD_KEY] = pyramid_swd(np.asarray(images), reference_images, cfg.swd, params.seed)
+        values, members = ensemble_means(values)
+        metrics[dataset] = {**values, "members": members, "n_samples": len(images), "reference": REFERENCE_SPLIT}
+        features |= {f"{dataset}/{k}": v for k, v in feats.items()}
         n_ref = min(len(r.pool) for r in refs.values())
         used[dataset] = {"n_samples": len(images), "n_reference": n_ref, "kid_subset_size": kid_size}
         log.info("%s/%s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
 
     out = layout.run_dir(params.paths, "eval_gen", name)
     write_json(layout.eval_gen_metrics(params.paths, name), metrics)
-    estimators = ("inception", "batch_size", "is_splits", "kid_subsets", "kid_subset_size", "prc_neighborhood")
+    with atomic_path(layout.eval_gen_features(params.paths, name)) as tmp, tmp.open("wb") as f:
+        np.savez(f, **features)
+    estimators = ("inception", "batch_size", "is_splits", "kid_subsets", "kid_subset_size", "prc_neighborhood", "swd")
     record.write(
         out,
         layout.record_dir(params.paths, "eval_gen", name),
@@ -185,6 +198,7 @@ def main(params: Params, name: str) -> None:
             "runtime": {"device": params.runtime.device},
             "metrics": {k: getattr(cfg, k) for k in estimators},
             "diffusion": {"items": {name: list(datasets)}},
+            "judges": {"members": params.judges.members},
         },
         item=name,
         device=str(device),

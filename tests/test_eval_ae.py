@@ -1,6 +1,7 @@
 """Tests of the eval_ae stage (`autoencoders/evaluate.py`, `autoencoders/robustness.py`) on the tiny preset.
 
-A module fixture runs data -> featnets -> reference -> train_ae@vmae -> eval_ae@vmae in-process (about 10 s).
+A module fixture runs data -> featnets -> judges -> reference -> train_ae@vmae -> eval_ae@vmae in-process (about
+15 s).
 The direction of the noise curve is tested on an identity codec, where the truth is known: a 4-step tiny model
 is not guaranteed to get worse under latent noise (measured: tiny `ae` on faces, PSNR 13.03 dB at eps 0 and
 13.06 dB at eps 0.3), so on the trained model the tests only check that the noise reaches the decoder.
@@ -23,21 +24,33 @@ from autoencoders import evaluate, load_trained
 from autoencoders import train as train_ae
 from autoencoders.base import Posterior
 from autoencoders.robustness import latent_std, noise_sweep
-from bench import data, layout, reference, train_featnets
+from bench import data, layout, reference, train_featnets, train_judges
 from bench.featnets import load_perceptual
 from bench.features import extract_features, suite_extractors
 from bench.images import to_uint8_image
 from bench.layout import run_dir
-from bench.metrics import compute_reconstruction_fd, load_reference, mse, reconstruction_metrics, summarise
+from bench.metrics import (
+    SWD_KEY,
+    compute_reconstruction_fd,
+    ensemble_means,
+    load_reference,
+    mse,
+    pyramid_swd,
+    reconstruction_metrics,
+    summarise,
+)
 from bench.sharding import sample_noise
-from bench.splits import open_split
+from bench.splits import open_split, uint8_array
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
 ITEM = "vmae"
-TOP_KEYS = {"item", "kind", "perceptual", "extractors", "versions", "reconstruction", "noise_curve", "latent_std",
-            "efficiency"}  # fmt: skip
-RECON_KEYS = {"l1[0-1]", "mse[0-1]", "psnr", "ssim", "percep[own]", "rfd[judge]"}
+TOP_KEYS = {"item", "kind", "perceptual", "extractors", "versions", "reconstruction", "noise_curve", "members",
+            "latent_std", "efficiency"}  # fmt: skip
+MEMBERS = ("judge-0", "judge-1", "judge-2")  # the tiny preset's ensemble (judges.members: 3)
+# Every row: per-image means, each member's rFD and the ensemble mean; the clean row (Table 1) also the pyramid SWD.
+ROW_KEYS = {"l1[0-1]", "mse[0-1]", "psnr", "ssim", "percep[own]", "rfd[judge]"} | {f"rfd[{m}]" for m in MEMBERS}
+RECON_KEYS = ROW_KEYS | {SWD_KEY}
 EFFICIENCY_KEYS = {"params_m", "size_mib", "gflops_256", "gflops_native", "encode_img_s", "decode_img_s", "device"}
 
 
@@ -49,6 +62,7 @@ def tiny(tmp_path_factory):
     params = tiny_params(tmp_path_factory.mktemp("eval_ae"))
     data.main(params)
     train_featnets.main(params)
+    train_judges.main(params)
     reference.main(params)
     train_ae.main(params, ITEM)
     evaluate.main(params, ITEM)
@@ -68,17 +82,25 @@ def numbers(tree) -> list[float]:
 def test_metrics_json_has_the_agreed_keys(tiny):
     params, m = tiny
     assert set(m) == TOP_KEYS and m["item"] == ITEM and m["kind"] == "vmae" and m["perceptual"] == "percep-own"
-    assert set(m["extractors"]) == {"judge"} and m["extractors"]["judge"].startswith("judge:")
+    assert params.judges.members == len(MEMBERS)
+    assert set(m["extractors"]) == set(MEMBERS) and all(v.startswith("judge:") for v in m["extractors"].values())
+    assert len(set(m["extractors"].values())) == len(MEMBERS)  # three trained networks, three identities
     assert m["versions"]["torch-fidelity"]
     sets = set(params.data.sets)
-    assert set(m["reconstruction"]) == set(m["noise_curve"]) == set(m["latent_std"]) == sets
+    assert set(m["reconstruction"]) == set(m["noise_curve"]) == set(m["members"]) == set(m["latent_std"]) == sets
     for s in sets:
         assert set(m["reconstruction"][s]) == RECON_KEYS | {"n_images"}
         assert m["reconstruction"][s]["n_images"] == params.data.sets[s].num_eval
-        assert [row["eps"] for row in m["noise_curve"][s]] == list(params.metrics.noise_eps)
-        assert all(set(row) == RECON_KEYS | {"eps"} for row in m["noise_curve"][s])
+        rows = m["noise_curve"][s]
+        assert [row["eps"] for row in rows] == list(params.metrics.noise_eps)
+        assert set(rows[0]) == RECON_KEYS | {"eps"} and all(set(row) == ROW_KEYS | {"eps"} for row in rows[1:])
+        # "members": per eps, each ensemble metric's member values in member order; the mean is the row's value.
+        assert len(m["members"][s]) == len(rows)
+        for row, spread in zip(rows, m["members"][s], strict=True):
+            assert spread == {"rfd[judge]": [row[f"rfd[{e}]"] for e in MEMBERS]}
+            assert row["rfd[judge]"] == pytest.approx(sum(spread["rfd[judge]"]) / len(MEMBERS), rel=1e-12)
         assert len(m["latent_std"][s]) == params.autoencoders.vit.latent_channels and min(m["latent_std"][s]) > 0
-    values = numbers({k: m[k] for k in ("reconstruction", "noise_curve", "latent_std", "efficiency")})
+    values = numbers({k: m[k] for k in ("reconstruction", "noise_curve", "members", "latent_std", "efficiency")})
     assert all(math.isfinite(v) for v in values)
     # Never a bare "fid": without Inception the extractor is named and the metric is an FD.
     keys = {k for s in sets for k in m["reconstruction"][s]}
@@ -101,25 +123,54 @@ def test_eps0_row_is_the_clean_reconstruction(tiny):
     model = load_trained(ITEM, params.autoencoders, run_dir(params.paths, "train_ae", ITEM) / "model.pt",
                          image_size=params.data.resolution)  # fmt: skip
     perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
-    judge = suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"]
+    judges = suite_extractors(params.metrics, params.paths, torch.device("cpu"), params.judges.members)
     for s in params.data.sets:
         clean = {k: v for k, v in m["reconstruction"][s].items() if k != "n_images"}
         assert m["noise_curve"][s][0] == {"eps": 0.0, **clean}  # exactly: one code path
         # Independently: decode(encode(x).mode()), clamped, scored in one batch.
-        x = torch.stack([item["image"] for item in open_split(params.paths.data, s, "eval")])
+        split = open_split(params.paths.data, s, "eval")
+        x = torch.stack([item["image"] for item in split])
         with torch.no_grad():
             y = model.decode(model.encode(x).mode()).clamp(-1, 1)
         expected = summarise({k: [v] for k, v in reconstruction_metrics(x, y, perceptual).items()})
-        ref = load_reference(layout.reference(params.paths, s, "eval", "judge"), judge.identity)
-        expected |= compute_reconstruction_fd(ref, extract_features(judge, [to_uint8_image(y)]))
+        for name, judge in judges.items():
+            ref = load_reference(layout.reference(params.paths, s, "eval", name), judge.identity)
+            expected |= compute_reconstruction_fd(ref, extract_features(judge, [to_uint8_image(y)]))
+        expected, _ = ensemble_means(expected)
+        recon_u8 = to_uint8_image(y).permute(0, 2, 3, 1).numpy()
+        expected[SWD_KEY] = pyramid_swd(recon_u8, uint8_array(split), params.metrics.swd, params.seed)
         assert clean == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_features_file_holds_what_the_rows_average(tiny):
+    """features.npz: per set and eps index, the per-image values the row means and each member's pool features."""
+    params, m = tiny
+    with np.load(layout.eval_ae_features(params.paths, ITEM)) as z:
+        files = set(z.files)
+        expected = set()
+        for s in params.data.sets:
+            n = m["reconstruction"][s]["n_images"]
+            for k, row in enumerate(m["noise_curve"][s]):
+                per_image = {key for key in row if key in {"l1[0-1]", "mse[0-1]", "psnr", "ssim", "percep[own]"}}
+                expected |= {f"{s}/{k}/{key}" for key in per_image} | {f"{s}/{k}/{e}" for e in MEMBERS}
+                for key in per_image:
+                    assert z[f"{s}/{k}/{key}"].shape == (n,)
+                    assert float(z[f"{s}/{k}/{key}"].mean()) == pytest.approx(row[key], rel=1e-12)
+                for e in MEMBERS:
+                    feats = z[f"{s}/{k}/{e}"]
+                    assert feats.shape == (n, 96) and feats.dtype == np.float32
+                    ref = load_reference(layout.reference(params.paths, s, "eval", e), m["extractors"][e])
+                    fd = compute_reconstruction_fd(ref, {"pool": torch.from_numpy(feats)})[f"rfd[{e}]"]
+                    assert fd == pytest.approx(row[f"rfd[{e}]"], rel=1e-5)
+    assert files == expected
 
 
 def test_noise_reaches_the_decoder(tiny):
     params, m = tiny
     for s in params.data.sets:
         rows = m["noise_curve"][s]
-        assert rows[-1]["mse[0-1]"] != rows[0]["mse[0-1]"] and rows[-1]["rfd[judge]"] != rows[0]["rfd[judge]"]
+        assert rows[-1]["mse[0-1]"] != rows[0]["mse[0-1]"]
+        assert all(rows[-1][f"rfd[{e}]"] != rows[0][f"rfd[{e}]"] for e in (*MEMBERS, "judge"))
 
 
 class IdentityCodec(nn.Module):
@@ -137,9 +188,8 @@ def test_identity_codec_follows_the_noise_formula_and_rfd_grows(tiny):
     device, s, seed = torch.device("cpu"), "shapes", params.metrics.noise_seed
     codec = IdentityCodec()
     perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
-    extractors = suite_extractors(params.metrics, params.paths, device)
-    refs = {"judge": load_reference(layout.reference(params.paths, s, "eval", "judge"),
-                                    extractors["judge"].identity)}  # fmt: skip
+    extractors = suite_extractors(params.metrics, params.paths, device, params.judges.members)
+    refs = {e: load_reference(layout.reference(params.paths, s, "eval", e), x.identity) for e, x in extractors.items()}
     loader = evaluate.eval_loader(params, s)
     x = torch.stack([item["image"] for item in open_split(params.paths.data, s, "eval")])  # (N, 3, H, W)
 
@@ -152,9 +202,12 @@ def test_identity_codec_follows_the_noise_formula_and_rfd_grows(tiny):
     for e, row in zip(eps, result.rows, strict=True):
         y = (x + e * noise * std_c.float().view(1, 3, 1, 1)).clamp(-1, 1)
         assert row["mse[0-1]"] == pytest.approx(float(mse(x, y).double().mean()), rel=1e-5)
-    rfd = [row["rfd[judge]"] for row in result.rows]
-    assert abs(rfd[0]) < 1e-3 * rfd[-1]  # the originals themselves: FD to their own statistics ~ 0
-    assert rfd[0] < rfd[1] < rfd[2]
+    for e in extractors:  # every member sees it
+        rfd = [row[f"rfd[{e}]"] for row in result.rows]
+        assert abs(rfd[0]) < 1e-3 * rfd[-1]  # the originals themselves: FD to their own statistics ~ 0
+        assert rfd[0] < rfd[1] < rfd[2]
+    assert len(result.per_image) == len(result.features) == len(eps) and result.clean.shape == (len(x), 32, 32, 3)
+    np.testing.assert_array_equal(result.clean, to_uint8_image(x).permute(0, 2, 3, 1).numpy())
     assert result.rows[0]["psnr"] == math.inf and result.rows[1]["psnr"] > result.rows[2]["psnr"]
     with pytest.raises(ValueError, match="must start at 0"):
         noise_sweep(codec, loader, std_c=std_c, eps=(0.1,), noise_seed=seed, perceptual=perceptual,
@@ -168,7 +221,7 @@ def test_results_do_not_depend_on_batch_size(tiny, tmp_path):
                         metrics={"batch_size": 4})  # fmt: skip
     evaluate.main(small, ITEM)
     m4 = json.loads((run_dir(params.paths, "eval_ae", ITEM) / "metrics.json").read_text())
-    for key in ("reconstruction", "noise_curve", "latent_std"):
+    for key in ("reconstruction", "noise_curve", "members", "latent_std"):
         assert numbers(m4[key]) == pytest.approx(numbers(m16[key]), rel=1e-5, abs=1e-5)
 
 
@@ -196,8 +249,15 @@ def test_missing_inputs_fail_early_with_the_fix(tiny, tmp_path):
     with pytest.raises(FileNotFoundError, match=f"dvc repro train_ae@{ITEM}"):
         evaluate.main(no_model, ITEM)
 
-    # Trained model and feature networks present, reference statistics absent.
+    # Trained model and perceptual network present, judges absent.
     for stage in ("featnets", "train_ae"):
+        (runs / stage).parent.mkdir(parents=True, exist_ok=True)
+        (runs / stage).symlink_to(Path(run_dir(params.paths, stage)).resolve())
+    with pytest.raises(FileNotFoundError, match=r"judges/judge-0\.pt"):
+        evaluate.main(no_model, ITEM)
+
+    # ... judges present, reference statistics absent.
+    for stage in ("judges",):
         (runs / stage).parent.mkdir(parents=True, exist_ok=True)
         (runs / stage).symlink_to(Path(run_dir(params.paths, stage)).resolve())
     with pytest.raises(FileNotFoundError, match="dvc repro reference"):

@@ -1,9 +1,10 @@
 """The `eval_gen@NAME` stage on the tiny preset: agreed keys, sanity references, refusals.
 
-One module-scoped run in `tmp_path`: data -> featnets -> reference, then fake `samples.npy` files written where the
+One module-scoped run in `tmp_path`: data -> judges -> reference, then fake `samples.npy` files written where the
 sample stage would leave them (no autoencoder or DiT is trained): item `ae` "generates" exactly the train split's
 images, item `vae` uniform noise. The first must score FD ~ 0 and precision = recall = 1 against the train-split
-reference, the second a large FD and precision ~ 0. Error cases run on a copy of the run folder.
+reference, the second a large FD and precision ~ 0, under every judge-ensemble member and their mean. Error cases
+run on a copy of the run folder.
 
 Run: `python -m pytest tests/test_eval_gen.py -q`.
 """
@@ -19,21 +20,23 @@ import numpy as np
 import pytest
 import torch
 
-from bench import data, layout, reference, train_featnets
+from bench import data, layout, reference, train_judges
 from bench.config import Params
 from bench.features import suite_extractors
 from bench.images import to_uint8_image
 from bench.layout import run_dir
-from bench.metrics import load_reference, save_reference
+from bench.metrics import SWD_KEY, load_reference, pyramid_swd, save_reference
 from bench.splits import open_split
 from diffusion import evaluate
 from tests.conftest import tiny_params
 
-pytestmark = pytest.mark.slow  # data -> featnets -> reference -> eval_gen, ~15 s
+pytestmark = pytest.mark.slow  # data -> judges -> reference -> eval_gen, ~20 s
 
 SETS = ("shapes", "faces")
 ITEMS = {"ae": list(SETS), "vae": list(SETS), "dae": ["shapes"], "vmae": []}  # dae: never sampled
 KINDS = ("fd", "sfd", "is", "is_std", "kid", "kid_std", "precision", "recall")
+MEMBERS = ("judge-0", "judge-1", "judge-2")  # the tiny preset's ensemble; "judge" is their mean
+LABELS = (*MEMBERS, "judge")
 N_NOISE, N_REFERENCE, JUDGE_STEPS = 48, 256, 4
 
 
@@ -60,11 +63,11 @@ def run(tmp_path_factory) -> Params:
     params = tiny_params(
         tmp_path_factory.mktemp("eval_gen"),
         data={"sets": {s: {"num_train": N_REFERENCE} for s in SETS}},
-        featnets={"train": {"steps": JUDGE_STEPS}},
+        judges={"train": {"steps": JUDGE_STEPS}},
         diffusion={"items": ITEMS},
     )
     data.main(params)
-    train_featnets.main(params)
+    train_judges.main(params)
     reference.main(params)
     rng = np.random.default_rng(0)
     for dataset in SETS:
@@ -86,13 +89,17 @@ def record(params: Params, name: str) -> dict:
     return json.loads((layout.record_dir(params.paths, "eval_gen", name) / "meta.json").read_text())
 
 
-def judge_identity(params: Params) -> str:
-    return suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"].identity
+def judges(params: Params) -> dict:
+    return suite_extractors(params.metrics, params.paths, torch.device("cpu"), params.judges.members)
+
+
+def identities(params: Params) -> dict[str, str]:
+    return {name: x.identity for name, x in judges(params).items()}
 
 
 def copy_run(params: Params, root: Path) -> Params:
-    """The run's inputs (judge, references, samples) copied under `root`, and params pointing there."""
-    for part in ("featnets/judge.pt", "reference", "sample"):
+    """The run's inputs (judges, references, samples) copied under `root`, and params pointing there."""
+    for part in ("judges", "reference", "sample"):
         src, dst = run_dir(params.paths, part), root / part
         dst.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
@@ -100,58 +107,93 @@ def copy_run(params: Params, root: Path) -> Params:
 
 
 def test_metrics_json_has_the_agreed_keys(run):
-    identity = judge_identity(run)
+    ids = identities(run)
+    assert list(ids) == list(MEMBERS) and len(set(ids.values())) == len(MEMBERS)
     for name, n in (("ae", run.data.sets["shapes"].num_train), ("vae", N_NOISE)):
         metrics = read(run, name)
-        assert metrics["extractors"] == {"judge": identity}
+        assert metrics["extractors"] == ids
         assert set(metrics) == {"extractors", *SETS}
         for dataset in SETS:
-            assert set(metrics[dataset]) == {f"{k}[judge]" for k in KINDS} | {"n_samples", "reference"}
-            assert metrics[dataset]["n_samples"] == n and metrics[dataset]["reference"] == "train"
-            assert all(np.isfinite(metrics[dataset][f"{k}[judge]"]) for k in KINDS)
+            m = metrics[dataset]
+            values = {f"{k}[{e}]" for k in KINDS for e in LABELS} | {SWD_KEY}
+            assert set(m) == values | {"members", "n_samples", "reference"}
+            assert m["n_samples"] == n and m["reference"] == "train"
+            assert all(np.isfinite(m[k]) for k in values)
+            # "members": each ensemble metric's member values in member order; the metric is their mean.
+            assert set(m["members"]) == {f"{k}[judge]" for k in KINDS}
+            for k in KINDS:
+                assert m["members"][f"{k}[judge]"] == [m[f"{k}[{e}]"] for e in MEMBERS]
+                assert m[f"{k}[judge]"] == pytest.approx(np.mean(m["members"][f"{k}[judge]"]), rel=1e-12)
         meta = record(run, name)
-        assert meta["extractors"] == {"judge": identity} and meta["torch_fidelity"]
+        assert meta["extractors"] == ids and meta["torch_fidelity"]
         assert meta["datasets"]["shapes"]["kid_subset_size"] == min(run.metrics.kid_subset_size, n)
-        assert read(run, name, "params.json")["metrics"]["is_splits"] == run.metrics.is_splits
+        recorded = read(run, name, "params.json")
+        assert recorded["metrics"]["is_splits"] == run.metrics.is_splits
+        assert recorded["judges"] == {"members": run.judges.members}
 
 
 def test_the_reference_images_as_samples_score_perfectly(run):
     same, noise = read(run, "ae"), read(run, "vae")
     for dataset in SETS:
-        assert abs(same[dataset]["fd[judge]"]) < 1e-3 * noise[dataset]["fd[judge]"]
-        assert abs(same[dataset]["sfd[judge]"]) < 1e-3 * noise[dataset]["sfd[judge]"]
-        assert same[dataset]["precision[judge]"] == pytest.approx(1.0)
-        assert same[dataset]["recall[judge]"] == pytest.approx(1.0)
+        for e in LABELS:
+            assert abs(same[dataset][f"fd[{e}]"]) < 1e-3 * noise[dataset][f"fd[{e}]"]
+            assert abs(same[dataset][f"sfd[{e}]"]) < 1e-3 * noise[dataset][f"sfd[{e}]"]
+            assert same[dataset][f"precision[{e}]"] == pytest.approx(1.0)
+            assert same[dataset][f"recall[{e}]"] == pytest.approx(1.0)
+        assert same[dataset][SWD_KEY] == 0.0  # the same images: the same patches
 
 
 def test_noise_samples_score_badly(run):
     same, noise = read(run, "ae"), read(run, "vae")
     for dataset in SETS:
-        assert noise[dataset]["fd[judge]"] > 1.0 and noise[dataset]["kid[judge]"] > same[dataset]["kid[judge]"]
-        assert noise[dataset]["precision[judge]"] < 0.1
+        for e in LABELS:
+            assert noise[dataset][f"fd[{e}]"] > 1.0 and noise[dataset][f"kid[{e}]"] > same[dataset][f"kid[{e}]"]
+            assert noise[dataset][f"precision[{e}]"] < 0.1
+        assert noise[dataset][SWD_KEY] > 10 * max(same[dataset][SWD_KEY], 1e-3)
+
+
+def test_swd_is_against_the_train_split(run):
+    images = np.load(layout.samples_dir(run.paths, "vae", "faces") / layout.SAMPLES_FILE)
+    reference = train_images(run, "faces")[: len(images)]  # as many train images as samples, the first ones
+    expected = pyramid_swd(images, reference, run.metrics.swd, run.seed)
+    assert read(run, "vae")["faces"][SWD_KEY] == expected
+
+
+def test_features_file_holds_every_members_sample_features(run):
+    with np.load(layout.eval_gen_features(run.paths, "vae")) as z:
+        assert set(z.files) == {
+            f"{d}/{e}/{f}" for d in SETS for e in MEMBERS for f in ("pool", "logits_unbiased", "spatial")
+        }
+        for d in SETS:
+            for e in MEMBERS:
+                assert z[f"{d}/{e}/pool"].shape == (N_NOISE, 96) and z[f"{d}/{e}/spatial"].shape == (N_NOISE, 112)
+    with np.load(layout.eval_gen_features(run.paths, "vmae")) as z:
+        assert z.files == []
 
 
 def test_an_item_without_datasets_writes_only_the_extractors(run):
-    assert read(run, "vmae") == {"extractors": {"judge": judge_identity(run)}}
+    assert read(run, "vmae") == {"extractors": identities(run)}
 
 
 def test_every_key_names_its_extractor(run, tmp_path, monkeypatch):
-    """A second extractor (a judge registered as "inception": the real weights are absent here) gets its own keys."""
+    """A further extractor (member 0 registered as "inception": the real weights are absent here) gets its own keys
+    and stays out of the ensemble mean."""
     params = copy_run(run, tmp_path / "runs")
-    judge = suite_extractors(params.metrics, params.paths, torch.device("cpu"))["judge"]
-    monkeypatch.setattr(evaluate, "suite_extractors", lambda *a: {"judge": judge, "inception": judge})
+    suite = judges(params)
+    monkeypatch.setattr(evaluate, "suite_extractors", lambda *a: {**suite, "inception": suite["judge-0"]})
     for dataset in SETS:
-        ref = load_reference(layout.reference(params.paths, dataset, "train", "judge"), judge.identity)
+        ref = load_reference(layout.reference(params.paths, dataset, "train", "judge-0"), suite["judge-0"].identity)
         ref = dataclasses.replace(ref, extractor="inception")
         save_reference(layout.reference(params.paths, dataset, "train", "inception"), ref)
     evaluate.main(params, "ae")
     metrics = read(params, "ae")
-    assert metrics["extractors"] == {"judge": judge.identity, "inception": judge.identity}
+    assert metrics["extractors"] == {**identities(params), "inception": suite["judge-0"].identity}
     inception = {"fid", "sfid", *KINDS[2:]}
     for dataset in SETS:
-        expected = {f"{k}[judge]" for k in KINDS} | {f"{k}[inception]" for k in inception}
-        assert set(metrics[dataset]) == expected | {"n_samples", "reference"}
-        assert metrics[dataset]["fid[inception]"] == metrics[dataset]["fd[judge]"]
+        expected = {f"{k}[{e}]" for k in KINDS for e in LABELS} | {f"{k}[inception]" for k in inception}
+        assert set(metrics[dataset]) == expected | {SWD_KEY, "members", "n_samples", "reference"}
+        assert metrics[dataset]["fid[inception]"] == metrics[dataset]["fd[judge-0]"]
+        assert metrics[dataset]["members"]["fd[judge]"] == [metrics[dataset][f"fd[{e}]"] for e in MEMBERS]
 
 
 def test_missing_samples_name_the_sample_stage(run):
@@ -162,15 +204,15 @@ def test_missing_samples_name_the_sample_stage(run):
 
 def test_missing_reference_names_the_reference_stage(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    layout.reference(params.paths, "faces", "train", "judge").unlink()
+    layout.reference(params.paths, "faces", "train", "judge-2").unlink()
     with pytest.raises(FileNotFoundError, match=r"dvc repro reference"):
         evaluate.main(params, "ae")
 
 
 def test_a_reference_of_another_judge_is_refused(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    path = layout.featnet(params.paths, "judge")
-    state = torch.load(path, weights_only=True)  # the featnets stage re-trained: same network, other weights
+    path = layout.judge(params.paths, 1)
+    state = torch.load(path, weights_only=True)  # the judges stage re-trained: same network, other weights
     key = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
     state["state_dict"][key] = state["state_dict"][key] + 1e-3
     torch.save(state, path)
@@ -180,9 +222,9 @@ def test_a_reference_of_another_judge_is_refused(run, tmp_path):
 
 def test_a_reference_with_a_tampered_identity_is_refused(run, tmp_path):
     params = copy_run(run, tmp_path / "runs")
-    path = layout.reference(params.paths, "shapes", "train", "judge")
-    ref = load_reference(path, judge_identity(params))
-    save_reference(path, dataclasses.replace(ref, identity="judge:judge-resnet-v1@000000000000"))
+    path = layout.reference(params.paths, "shapes", "train", "judge-0")
+    ref = load_reference(path, identities(params)["judge-0"])
+    save_reference(path, dataclasses.replace(ref, identity=identities(params)["judge-1"]))  # another member's
     with pytest.raises(ValueError, match="made by extractor"):
         evaluate.main(params, "ae")
 
@@ -208,9 +250,13 @@ def test_unknown_item_is_refused(run):
 def test_results_do_not_depend_on_the_batch_size(run):
     """The stage's own functions with another batch size give the stage's numbers (features are per image)."""
     cfg = dataclasses.replace(run.metrics, batch_size=7)
-    judge = {"judge": suite_extractors(cfg, run.paths, torch.device("cpu"))["judge"]}
+    suite = judges(run)
     images = np.load(layout.samples_dir(run.paths, "vae", "shapes") / layout.SAMPLES_FILE)
-    refs = evaluate.open_references(run.paths, "shapes", judge)
-    values, _ = evaluate.evaluate_samples(images, refs, judge, cfg, run.seed, "test")
+    refs = evaluate.open_references(run.paths, "shapes", suite)
+    values, _, features = evaluate.evaluate_samples(images, refs, suite, cfg, run.seed, "test")
     stage = read(run, "vae")["shapes"]
+    assert set(values) == {f"{k}[{e}]" for k in KINDS for e in MEMBERS}  # members only: the stage adds the mean
     assert values == pytest.approx({k: stage[k] for k in values}, rel=1e-4, abs=1e-6)
+    with np.load(layout.eval_gen_features(run.paths, "vae")) as z:
+        for key, v in features.items():
+            np.testing.assert_allclose(v, z[f"shapes/{key}"], rtol=1e-5, atol=1e-6)

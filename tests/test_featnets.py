@@ -1,11 +1,13 @@
 """Tests of the suite's own feature networks (bench.featnets) and the extractors built on them (bench.features).
 
 Nothing here may touch the network: `offline` blocks sockets and points TORCH_HOME at an empty folder, and the
-tests check that folder is still empty afterwards.
+tests check that folder is still empty afterwards. The judge network itself (JudgeNet, its segmentation head, the
+judges stage) is tested in tests/test_judges.py.
 
 Run: `python -m pytest tests/test_featnets.py -q`.
 """
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -16,10 +18,11 @@ import torch_fidelity
 import torchvision
 from torch.utils.data import DataLoader, Dataset
 
+from bench import layout
 from bench import metrics as M
 from bench.featnets import (
+    JUDGE_NET,
     VGG16_FILE,
-    JudgeNet,
     PerceptualDistance,
     accuracy,
     build_featnet,
@@ -28,7 +31,8 @@ from bench.featnets import (
     load_featnet,
     load_perceptual,
 )
-from bench.features import INCEPTION_FILE, build_extractor, extract_features
+from bench.features import INCEPTION_FILE, build_extractor, extract_features, suite_extractors
+from tests.conftest import tiny_params
 
 
 class UInt8Images(Dataset):
@@ -90,20 +94,17 @@ def test_perceptual_distance_properties():
     assert dist(images(2, 16, 0), images(2, 16, 1)).shape == (2,)  # fully convolutional: any size >= 8
 
 
-def test_judge_features_have_documented_shapes():
-    judge = build_featnet("judge-resnet-v1", num_classes=6, input_size=32).eval()
-    assert isinstance(judge, JudgeNet) and judge.identity == "judge-resnet-v1"
-    f = judge.features(images(3, 32, 0))
-    assert f["pool"].shape == (3, 256) and f["logits_unbiased"].shape == (3, 6)
-    assert f["spatial"].shape == (3, 7 * (32 // 4) ** 2)
-    with pytest.raises(ValueError, match="resize first"):
-        judge(images(1, 64, 0))
+def test_unknown_network_and_mask_head_on_the_perceptual_network_are_refused():
     with pytest.raises(ValueError, match="unknown feature network"):
         build_featnet("judge-resnet-v9", 6, 32)
+    with pytest.raises(ValueError, match="unknown feature network 'judge-resnet-v1'"):  # v1 is gone, not aliased
+        build_featnet("judge-resnet-v1", 6, 32)
+    with pytest.raises(ValueError, match="percep-vgg-v1 has no segmentation head"):
+        build_featnet("percep-vgg-v1", 6, 32, num_masks=3)
 
 
 def test_classifier_loss_accuracy_and_state_round_trip(tmp_path):
-    judge = build_featnet("judge-resnet-v1", num_classes=3, input_size=32)
+    judge = build_featnet(JUDGE_NET, num_classes=3, input_size=32)
     batch = {"image": images(6, 32, 2), "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     out = classifier_loss(judge, batch, step=0)
     assert out["loss"].requires_grad and 0.0 <= float(out["acc"]) <= 1.0
@@ -122,7 +123,7 @@ def test_classifier_loss_accuracy_and_state_round_trip(tmp_path):
 
 
 def test_judge_extractor_in_torch_fidelity_matches_the_suite(offline):
-    judge = build_featnet("judge-resnet-v1", num_classes=5, input_size=32)
+    judge = build_featnet(JUDGE_NET, num_classes=5, input_size=32)
     real, fake = uint8(24, 32, 0), uint8(24, 32, 1) // 2
     kw = dict(feature_extractor="judge", judge_network=judge, cuda=False, cache=False, verbose=False)
     kw |= dict(save_cpu_ram=True, batch_size=10, kid_subsets=4, kid_subset_size=12, rng_seed=7)
@@ -152,15 +153,36 @@ def test_judge_extractor_in_torch_fidelity_matches_the_suite(offline):
 
 
 def test_judge_extractor_resizes_and_fingerprints():
-    judge = build_featnet("judge-resnet-v1", num_classes=5, input_size=32)
+    judge = build_featnet(JUDGE_NET, num_classes=5, input_size=32)
     ext = build_extractor("judge", judge_network=judge)
-    assert ext.identity.startswith("judge:judge-resnet-v1@")
-    assert extract_features(ext, [uint8(2, 48, 0)])["spatial"].shape == (2, 7 * 8 * 8)
+    assert ext.identity.startswith(f"judge:{JUDGE_NET}@")
+    assert extract_features(ext, [uint8(2, 48, 0)])["spatial"].shape == (2, 7 * 4 * 4)  # resized to 32 px first
     with torch.no_grad():
         judge.head.weight.add_(1.0)
     assert build_extractor("judge", judge_network=judge).identity != ext.identity
     with pytest.raises(ValueError, match="uint8"):
         ext(images(1, 32, 0))
+
+
+def test_suite_extractors_are_the_judge_ensemble(offline, tmp_path):
+    """One extractor per judges-stage member, named "judge-k", each with its own identity; Inception per params."""
+    params = tiny_params(tmp_path)
+    for k in range(3):
+        torch.manual_seed(k)  # members differ as the judges stage's seeds make them differ
+        path = layout.judge(params.paths, k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(featnet_state(build_featnet(JUDGE_NET, 5, 32, num_masks=4)), path)
+    cpu = torch.device("cpu")
+    suite = suite_extractors(params.metrics, params.paths, cpu, 3)
+    assert list(suite) == ["judge-0", "judge-1", "judge-2"]  # no local Inception: `auto` leaves it out
+    assert len({x.identity for x in suite.values()}) == 3
+    assert all(x.identity.startswith(f"judge:{JUDGE_NET}@") for x in suite.values())
+    assert list(suite_extractors(params.metrics, params.paths, cpu, 2)) == ["judge-0", "judge-1"]
+    with pytest.raises(FileNotFoundError, match=INCEPTION_FILE):
+        suite_extractors(dataclasses.replace(params.metrics, inception="required"), params.paths, cpu, 3)
+    layout.judge(params.paths, 1).unlink()
+    with pytest.raises(FileNotFoundError, match=r"judges/judge-1\.pt"):
+        suite_extractors(params.metrics, params.paths, cpu, 3)
 
 
 def test_inception_without_weights_raises_and_downloads_nothing(offline, tmp_path):

@@ -10,8 +10,10 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bench import metrics as M
-from bench.featnets import build_featnet
+from bench.config import SWDCfg
+from bench.featnets import JUDGE_NET, build_featnet
 from bench.features import build_extractor, extract_features
+from bench.swd import SWD_AVG, swd
 
 
 def to_hwc01(x: torch.Tensor) -> np.ndarray:
@@ -128,7 +130,7 @@ def test_fid_pinned_on_fixed_features():
 
 
 def test_features_and_stats_do_not_depend_on_batch_size():
-    judge = build_featnet("judge-resnet-v1", num_classes=5, input_size=32)
+    judge = build_featnet(JUDGE_NET, num_classes=5, input_size=32)
     ext = build_extractor("judge", judge_network=judge)
     images = (torch.rand(11, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 255).to(torch.uint8)
     f3, f8 = extract_features(ext, images.split(3)), extract_features(ext, images.split(8))
@@ -224,3 +226,49 @@ def test_generation_metrics_are_labelled_and_finite():
     )
     assert abs(same["fd[judge]"]) < 1e-8 and same["precision[judge]"] == same["recall[judge]"] == 1.0
     assert M.compute_reconstruction_fd(ref, fake_features(40, 0))["rfd[judge]"] == pytest.approx(0, abs=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge ensemble and the network-free SWD
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ensemble_means_average_members_in_member_order():
+    values = {
+        "fd[judge-10]": 10.0,  # numeric, not lexicographic, member order: 0, 1, 2, 10
+        "fd[judge-2]": 2.0,
+        "fd[judge-0]": 0.0,
+        "fd[judge-1]": 4.0,
+        "is_std[judge-1]": 0.5,
+        "is_std[judge-0]": 1.5,
+        "fid[inception]": 7.0,  # other extractors, unlabelled and non-member keys pass through
+        "swd[pyramid]": 3.0,
+        "psnr": 20.0,
+        "fd[judge-x]": 99.0,
+        "fd[judgement-0]": 99.0,
+    }
+    before = dict(values)
+    out, spread = M.ensemble_means(values)
+    assert values == before  # the input is not modified
+    assert spread == {"fd[judge]": [0.0, 4.0, 2.0, 10.0], "is_std[judge]": [1.5, 0.5]}
+    assert out == {**values, "fd[judge]": pytest.approx(4.0), "is_std[judge]": pytest.approx(1.0)}
+    assert isinstance(out["fd[judge]"], float)
+    other, spread = M.ensemble_means({"fd[net-1]": 1.0, "fd[net-0]": 3.0, "fd[judge-0]": 5.0}, label="net")
+    assert spread == {"fd[net]": [3.0, 1.0]} and other["fd[net]"] == 2.0 and "fd[judge]" not in other
+    assert M.ensemble_means({}) == ({}, {})
+
+
+def test_ensemble_of_one_member_is_that_member():
+    out, spread = M.ensemble_means({"kid[judge-0]": 0.25})
+    assert out["kid[judge]"] == 0.25 and spread == {"kid[judge]": [0.25]}
+
+
+def test_pyramid_swd_is_the_swd_average_with_the_params_settings():
+    cfg = SWDCfg(levels=2, patch=3, per_image=4, directions=8, repeats=2)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8), rng.integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    got = M.pyramid_swd(a, b, cfg, seed=3)
+    direct = swd(a, b, levels=2, patch=3, per_image=4, directions=8, repeats=2, seed=3)[SWD_AVG]
+    assert got == direct and got > 0
+    assert M.pyramid_swd(a, a, cfg, seed=3) == 0.0
+    assert M.SWD_KEY == "swd[pyramid]"

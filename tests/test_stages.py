@@ -12,8 +12,8 @@ import torch
 
 from autoencoders import load_trained
 from autoencoders import train as train_ae
-from bench import data, layout, reference, train_featnets
-from bench.featnets import load_featnet, load_perceptual
+from bench import data, layout, reference, train_featnets, train_judges
+from bench.featnets import JUDGE_NET, load_featnet, load_perceptual
 from bench.features import suite_extractors
 from bench.layout import run_dir
 from tests.conftest import tiny_params
@@ -28,19 +28,30 @@ def tiny(tmp_path_factory):
     params = tiny_params(tmp_path_factory.mktemp("tiny"))
     data.main(params)
     train_featnets.main(params)
+    train_judges.main(params)
     reference.main(params)
     yield params
     torch.set_num_threads(before)
 
 
-def test_featnets_writes_both_networks_and_accuracy(tiny):
+def test_featnets_writes_only_the_perceptual_network(tiny):
     out = run_dir(tiny.paths, "featnets")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"perceptual", "judge"}
-    assert 0.0 <= metrics["judge"]["eval_accuracy"] <= 1.0
-    assert set(metrics["judge"]["eval_accuracy_per_set"]) == {"shapes", "faces"}
-    assert load_featnet(out / "judge.pt").identity == "judge-resnet-v1"
+    assert set(metrics) == {"perceptual"}  # the judges have their own stage
+    assert 0.0 <= metrics["perceptual"]["eval_accuracy"] <= 1.0
+    assert set(metrics["perceptual"]["eval_accuracy_per_set"]) == {"shapes", "faces"}
+    assert sorted(p.name for p in out.glob("*.pt")) == ["perceptual.pt"]
     assert load_perceptual(tiny.paths.weights, out / "perceptual.pt").name == "percep-own"
+    with pytest.raises(ValueError, match="featnet role must be one of"):
+        layout.featnet(tiny.paths, "judge")
+
+
+def test_judges_write_the_ensemble(tiny):
+    out = run_dir(tiny.paths, "judges")
+    assert sorted(p.name for p in out.glob("*.pt")) == [f"judge-{k}.pt" for k in range(tiny.judges.members)]
+    members = json.loads((out / "metrics.json").read_text())["members"]
+    assert [m["member"] for m in members] == [layout.judge_name(k) for k in range(tiny.judges.members)]
+    assert {load_featnet(layout.judge(tiny.paths, k)).identity for k in range(tiny.judges.members)} == {JUDGE_NET}
 
 
 @pytest.mark.parametrize("name", ["ae", "dae", "vae", "sd-vae", "vmae", "vmae-release"])
@@ -82,9 +93,14 @@ def test_unknown_item_fails_before_work(tiny):
 def test_reference_statistics_per_split_and_extractor(tiny):
     from bench.metrics import load_reference
 
-    judge = suite_extractors(tiny.metrics, tiny.paths, torch.device("cpu"))["judge"]
+    extractors = suite_extractors(tiny.metrics, tiny.paths, torch.device("cpu"), tiny.judges.members)
+    assert list(extractors) == [layout.judge_name(k) for k in range(tiny.judges.members)]
     for dataset in ("shapes", "faces"):
         for split in ("train", "eval"):
-            ref = load_reference(layout.reference(tiny.paths, dataset, split, "judge"), judge.identity)
             n = tiny.data.sets[dataset].num_train if split == "train" else tiny.data.sets[dataset].num_eval
-            assert ref.pool.shape[0] == n and ref.sigma.shape == (ref.mu.shape[0],) * 2
+            for name, extractor in extractors.items():
+                ref = load_reference(layout.reference(tiny.paths, dataset, split, name), extractor.identity)
+                assert ref.pool.shape[0] == n and ref.sigma.shape == (ref.mu.shape[0],) * 2
+        # The judges' own split and the tuning split are never references.
+        written = {p.name for p in Path(run_dir(tiny.paths, "reference", dataset)).glob("*.npz")}
+        assert written == {f"{split}.{name}.npz" for split in ("train", "eval") for name in extractors}

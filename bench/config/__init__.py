@@ -55,15 +55,25 @@ from bench.config.diffusion import (
     SampleCfg,
     check_diffusion_refs,
 )
-from bench.config.evaluation import AnalysisCfg, CompressCfg, MetricsCfg, PaperCheckCfg
+from bench.config.evaluation import (
+    AnalysisCfg,
+    BootstrapCfg,
+    CompressCfg,
+    JudgesCfg,
+    MetricsCfg,
+    PaperCheckCfg,
+    SWDCfg,
+    ValidateCfg,
+)
 from bench.config.fields import bound
 
 __all__ = [
     "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "AnalysisCfg", "AutoencoderKind", "AutoencodersCfg",
-    "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind", "DiTModelCfg", "DiTSize",
-    "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "KLCfg", "MetricsCfg", "ObjectiveCfg", "PaperCheckCfg",
-    "Params", "PathsCfg", "PhasesCfg", "RuntimeCfg", "SDVAELossCfg", "SampleCfg", "ShapesCfg", "TrainCfg",
-    "VMAELossCfg", "VariantCfg", "ViTArchCfg", "as_dict", "bound", "load_params", "parse_params",
+    "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind",
+    "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg", "KLCfg",
+    "MetricsCfg", "ObjectiveCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "RuntimeCfg", "SDVAELossCfg",
+    "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg", "VariantCfg", "ViTArchCfg",
+    "as_dict", "bound", "load_params", "parse_params",
 ]  # fmt: skip
 
 
@@ -76,6 +86,7 @@ class Params:
     paths: PathsCfg
     data: DataCfg
     featnets: FeatnetsCfg
+    judges: JudgesCfg
     autoencoders: AutoencodersCfg
     diffusion: DiffusionCfg
     metrics: MetricsCfg

@@ -5,7 +5,57 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bench.config.core import TrainCfg
 from bench.config.fields import bound
+
+
+@dataclass(frozen=True)
+class JudgesCfg:
+    """The evaluation networks (`judges` stage): an ensemble of `members` judges, one per seed, trained on the
+    `judge` split of `featnets.sets` (disjoint from the autoencoders' train split and from the eval split) on class
+    labels plus, with weight `seg_weight`, the generators' segmentation masks. Every distribution metric is computed
+    by each member; the spread across members is part of its confidence interval."""
+
+    network: Literal["judge-resnet-v2"]  # keys of bench.featnets.FEATNETS
+    members: int = bound(ge=1)  # member k trains with seed + 1 + k
+    seg_weight: float = bound(ge=0.0)  # dense supervision: per-pixel mask cross-entropy beside the class loss
+    train: TrainCfg
+    min_accuracy: float = bound(ge=0.0, le=1.0)  # val-split class accuracy below which the stage warns
+
+
+@dataclass(frozen=True)
+class SWDCfg:
+    """Laplacian-pyramid sliced Wasserstein distance (Karras et al. 2018): no trained network involved."""
+
+    levels: int = bound(ge=1)  # pyramid levels (finest first)
+    patch: int = bound(ge=1)  # square patch side (7 in the reference)
+    per_image: int = bound(ge=1)  # patches drawn per image and level
+    directions: int = bound(ge=1)  # random projections per repeat
+    repeats: int = bound(ge=1)
+
+
+@dataclass(frozen=True)
+class ValidateCfg:
+    """The `validate_metrics` battery: disturbances and generator shifts at `levels`, `seeds` draws each."""
+
+    disturbances: tuple[str, ...]  # names of bench.disturbances.DISTURBANCES
+    shifts: tuple[str, ...]  # names of bench.embedded.SHIFTS; each set uses the ones its generator has
+    levels: tuple[float, ...]  # 0 first (the undisturbed eval split), then increasing, in (0, 1]
+    seeds: int = bound(ge=1)
+    images: int = bound(ge=2)  # eval images per set (the first ones); also the size of each shifted draw
+
+    def check(self) -> None:
+        lv = self.levels
+        if len(lv) < 2 or lv[0] != 0.0 or any(b <= a for a, b in zip(lv, lv[1:], strict=False)) or lv[-1] > 1.0:
+            raise ValueError(f"levels must start at 0 and increase within (0, 1], got {list(lv)}")
+
+
+@dataclass(frozen=True)
+class BootstrapCfg:
+    """Paired bootstrap over eval images (scipy.stats.bootstrap): every item resampled with the same indices."""
+
+    n_resamples: int = bound(ge=10)
+    level: float = bound(gt=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)
@@ -27,6 +77,9 @@ class MetricsCfg:
     kid_subset_size: int = bound(ge=2)
     prc_neighborhood: int = bound(ge=1)
     throughput_repeats: int = bound(ge=1)  # timed encode/decode calls for Table 2
+    swd: SWDCfg
+    validate: ValidateCfg
+    bootstrap: BootstrapCfg
 
     def check(self) -> None:
         if not self.noise_eps or any(e < 0 for e in self.noise_eps) or self.noise_eps[0] != 0.0:
