@@ -1,40 +1,97 @@
 """The paper-claims check: every claim of `analysis.claims`, run on this run's numbers and on the paper's own.
 
 Run: `python -m analysis.paper_check` (DVC stage `paper_check`). Reads eval_ae, eval_gen, compress and compress_raw
-outputs through `analysis.results` and writes `<results>/paper_check.{md,json}`: per claim, holds / fails / not
-measurable, the numbers it compared, and the verdict of the same check on the paper's numbers.
+outputs through `analysis.results`, the intervals stage's confidence intervals (`bench.layout.intervals`) and
+validate_metrics' verdicts (`bench.layout.metric_validation`), and writes `<results>/paper_check.{md,json}`: per
+claim, holds / inconclusive / fails / not measurable, the numbers and differences it compared, and the verdict of
+the same check on the paper's numbers. The rules are `analysis.comparisons`'.
 - The paper's ImageNet-1K and CelebA-HQ claims are checked on the first dataset standing in for each (by kind,
   `paper.ANALOGUE`); Fig. 7's object / part levels on the datasets the compress stage measured at that level.
-- A claim whose inputs are missing (an item not run, a stage output absent, a metric not measured) is
-  "not measurable", with the reason. Every claim is also run on the paper's own published numbers (Tables 1-4;
-  figures are not tabulated), which checks the encoding of the claim against its source.
+- A claim whose inputs are missing (an item not run, a stage output absent, a metric not measured) or rest on a
+  metric that failed validation is "not measurable", with the reason. Every claim is also run on the paper's own
+  published numbers (Tables 1-4, strict point comparisons; figures are not tabulated), which checks the encoding of
+  the claim against its source.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from analysis import paper, results, table_format
-from analysis.claims import FAILS, HOLDS, UNMEASURABLE, Claim, Tally, Unmeasurable, claim_list
+from analysis.claims import Claim, claim_list
+from analysis.comparisons import PAIRED, Diff, Estimate, Tally, Unmeasurable
 from analysis.paper import PAPER_DATASETS
 from analysis.results import EFFICIENCY_FIELDS, METRICS
 from bench import layout
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
 from bench.outputs import atomic_path, write_json
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 
 log = get_logger(__name__)
+VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
+# Columns measured per image against the original: validate_metrics' battery does not test them (always measurable).
+PER_IMAGE = {c for f in ("l1", "mse", "psnr", "ssim", "perceptual") for c in METRICS[f].run}
+VALIDATION_TABLE = "results/tables/metric_validation.md"
+
+
+def validated_as(column: str) -> str:
+    """The validate_metrics key that vouches for `column`: rFD is the FD instrument applied to reconstructions, so
+    "rfd[judge]" -> "fd[judge]" and "rfid[inception]" -> "fid[inception]"; anything else is its own key."""
+    name, bracket, label = column.partition("[")
+    return f"{name[1:]}{bracket}{label}" if name in ("rfd", "rfid") else column
+
+
+def _optional(read: Callable[[], dict]) -> tuple[dict | None, str]:
+    """(a stage output, "") or (None, why it is missing and what to run)."""
+    try:
+        return read(), ""
+    except FileNotFoundError as err:
+        return None, str(err)
+
+
+def metric_validation(runs: str | Path) -> dict:
+    """validate_metrics' verdicts: {"sets": ..., "metrics": {column: {"validated", "failed", "passed"}}}."""
+    path = layout.metric_validation(runs)
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' not found: run `dvc repro validate_metrics` first")
+    return json.loads(path.read_text())
+
+
+def _estimate(entry: Mapping, index: int | None) -> Estimate:
+    at = (lambda x: x) if index is None else (lambda x: x[index])
+    return Estimate(float(at(entry["value"])), float(at(entry["low"])), float(at(entry["high"])))
+
+
+def pair_diff(entry: Mapping, a: str, b: str, index: int | None = None) -> Diff:
+    """a - b from one intervals.json entry ({"values", "pairs"}); `index` picks one eps of a noise curve.
+
+    The paired interval where the file has it ("a|b", or "b|a" negated); else the overlap of the two items' own
+    intervals (a metric without a paired bootstrap).
+    """
+    pairs, values = entry.get("pairs", {}), entry.get("values", {})
+    for key, flip in ((f"{a}|{b}", False), (f"{b}|{a}", True)):
+        if key in pairs:
+            p = _estimate({"value": pairs[key]["diff"], **pairs[key]}, index)
+            d = Diff(p.value, p.low, p.high, PAIRED)
+            return d.flip() if flip else d
+    missing = [i for i in (a, b) if i not in values]
+    if missing:
+        raise Unmeasurable(f"no interval of {missing} in the intervals stage's output: run `dvc repro intervals`")
+    return Diff.overlap(_estimate(values[a], index), _estimate(values[b], index))
 
 
 # --- evidence: this run's numbers, or the paper's -------------------------------------------------------------
 
 
 class RunEvidence:
-    """This run's stage outputs, read per item so that a missing one leaves only the claims needing it unmeasurable."""
+    """This run's stage outputs, read per item so that a missing one leaves only the claims needing it unmeasurable;
+    differences are decided on the intervals stage's confidence intervals."""
 
     def __init__(self, runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str]) -> None:
         self.set_kinds = dict(set_kinds)
@@ -65,6 +122,8 @@ class RunEvidence:
             for r in frame.to_dict("records") if kind != "noise" else ():
                 self.records[(kind, r["item"], r.get(where))] = r
         self.columns: dict[tuple[str, str], str] = {}
+        self.intervals, self.intervals_missing = _optional(lambda: results.intervals(runs))
+        self.validation, self.validation_missing = _optional(lambda: metric_validation(runs))
 
     def _record(self, kind: str, item: str, where: str | None) -> dict:
         if item in self.missing[kind]:
@@ -74,12 +133,40 @@ class RunEvidence:
         return self.records.get((kind, item, where), {})
 
     def _column(self, kind: str, family: str) -> str:
+        """The column reporting `family`, checked against metric validation."""
         if (kind, family) not in self.columns:
             try:
                 self.columns[(kind, family)] = results.column(self.frames[kind], family)
             except ValueError as err:
                 raise Unmeasurable(str(err)) from None
-        return self.columns[(kind, family)]
+        column = self.columns[(kind, family)]
+        if column not in PER_IMAGE:
+            if self.validation is None:
+                raise Unmeasurable(f"{column} is not validated: {self.validation_missing}")
+            entry = self.validation["metrics"].get(validated_as(column))
+            if entry is not None and not entry["validated"]:
+                raise Unmeasurable(
+                    f"{column} failed metric validation ({VALIDATION_TABLE}): {', '.join(entry['failed'])}"
+                )
+        return column
+
+    def _intervals(self, kind: str, dataset: str, column: str) -> dict:
+        if self.intervals is None:
+            raise Unmeasurable(self.intervals_missing)
+        entry = self.intervals.get(kind, {}).get(dataset, {}).get(column)
+        if entry is None:
+            raise Unmeasurable(f"no {kind} intervals of {column} @{dataset}: run `dvc repro intervals`")
+        return entry
+
+    def interval_note(self) -> str:
+        """What the intervals are, for the report."""
+        if self.intervals is None:
+            return f"No intervals: {self.intervals_missing}."
+        i = self.intervals
+        return (
+            f"Intervals are two-sided {i['level']:.0%}: paired bootstrap over the eval images ({i['n_resamples']} "
+            f"resamples); those of judge metrics also carry the spread of the {i['members']} judge-ensemble members."
+        )
 
     def dataset(self, where: str) -> str:
         sets = table_format.analogue_sets(self.set_kinds, where)
@@ -98,6 +185,15 @@ class RunEvidence:
             raise Unmeasurable(f"no {column} for {item}{at} in this run's {kind} outputs")
         return f"{column} {item}{at}", float(value)
 
+    def difference(self, kind: str, a: str, b: str, family: str, where: str | None) -> tuple[str, Diff]:
+        """a - b on `family`: Table 2's numbers carry no interval (a point comparison); the rest the intervals
+        stage's."""
+        if kind == "eff":
+            (key, va), (_, vb) = self.value(kind, a, family, where), self.value(kind, b, family, where)
+            return f"{key} - {b}", Diff.point(va, vb)
+        column, dataset = self._column(kind, family), self.dataset(where)
+        return f"{column} {a} - {b} @{dataset}", pair_diff(self._intervals(kind, dataset, column), a, b)
+
     def curve(self, item: str, where: str) -> tuple[str, pd.Series]:
         dataset, column = self.dataset(where), self._column("noise", "rfd")
         self._record("noise", item, dataset)
@@ -107,15 +203,32 @@ class RunEvidence:
             raise Unmeasurable(f"no {column} noise curve for {item} @{dataset}")
         return f"{column} {item} @{dataset}", rows.set_index("eps")[column].astype(float).sort_index()
 
+    def curve_difference(self, a: str, b: str, where: str) -> tuple[str, dict[float, Diff]]:
+        """a - b of the rFD noise curves, per eps of the intervals stage."""
+        dataset, column = self.dataset(where), self._column("noise", "rfd")
+        entry = self._intervals("noise", dataset, column)
+        eps = self.intervals["noise"][dataset]["eps"]
+        return f"{column} {a} - {b} @{dataset}", {e: pair_diff(entry, a, b, k) for k, e in enumerate(eps)}
+
+    def growth_difference(self, a: str, b: str, where: str) -> tuple[str, Diff]:
+        """a - b of rFD(largest eps) - rFD(0)."""
+        dataset, column = self.dataset(where), self._column("noise", "rfd")
+        entry = self._intervals("noise", dataset, column).get("growth")
+        if entry is None:
+            raise Unmeasurable(f"no growth intervals of {column} @{dataset}: run `dvc repro intervals`")
+        return f"{column} growth {a} - {b} @{dataset}", pair_diff(entry, a, b)
+
     def levels(self) -> list[str]:
         frame = self.frames["compress"]
         return list(dict.fromkeys(frame["level"])) if "level" in frame else []
 
-    def compress(self, item: str, level: str) -> tuple[str, float, float]:
+    def compress(self, item: str, level: str) -> tuple[str, Estimate, Estimate]:
+        """sigma^2 and rho of `item` at `level`, each with the compress stage's own interval."""
         r = self._record("compress", item, level)
         if pd.isna(r.get("sigma2", math.nan)) or pd.isna(r.get("rho", math.nan)):
             raise Unmeasurable(f"no {level}-level sigma2 / rho for {item} in this run's compress outputs")
-        return f"{item} @{r['dataset']}", float(r["sigma2"]), float(r["rho"])
+        s2 = Estimate(float(r["sigma2"]), float(r["sigma2_lo"]), float(r["sigma2_hi"]))
+        return f"{item} @{r['dataset']}", s2, Estimate(float(r["rho"]), float(r["rho_lo"]), float(r["rho_hi"]))
 
 
 class PaperEvidence:
@@ -137,27 +250,33 @@ class PaperEvidence:
             raise Unmeasurable(f"the paper reports no {family} for {item}" + (f" on {where}" if where else ""))
         return f"{m.paper} {item}" + (f" @{PAPER_DATASETS[where]}" if where else ""), float(value)
 
-    def curve(self, item: str, where: str):
+    def difference(self, kind: str, a: str, b: str, family: str, where: str | None) -> tuple[str, Diff]:
+        """a - b as a point comparison: the paper gives no intervals."""
+        (key, va), (_, vb) = self.value(kind, a, family, where), self.value(kind, b, family, where)
+        return f"{key} - {b}", Diff.point(va, vb)
+
+    def curve(self, *args):
         raise Unmeasurable("Fig. 6 is a plot: the paper tabulates no values")
 
     def levels(self) -> list[str]:
         raise Unmeasurable("Fig. 7 is a plot: the paper tabulates no values")
 
-    compress = curve
+    curve_difference = growth_difference = compress = curve
 
 
 # --- the report -------------------------------------------------------------------------------------------
 
 
 def evaluate(claim: Claim, evidence) -> dict:
-    """Run one claim's check: {"verdict", "numbers", "detail"}."""
+    """Run one claim's check: {"verdict", "numbers", "differences", "detail"}."""
     tally = Tally(evidence)
     try:
         claim.check(tally)
     except Unmeasurable as err:
-        return {"verdict": UNMEASURABLE, "numbers": tally.numbers, "detail": str(err)}
-    verdict = FAILS if tally.failures else HOLDS
-    return {"verdict": verdict, "numbers": tally.numbers, "detail": "; ".join(tally.failures)}
+        verdict, detail = NOT_MEASURABLE, str(err)
+    else:
+        verdict, detail = tally.verdict(), tally.detail()
+    return {"verdict": verdict, "numbers": tally.numbers, "differences": tally.differences, "detail": detail}
 
 
 def check_claims(evidence, claims: Sequence[Claim]) -> list[dict]:
@@ -171,20 +290,34 @@ def check_claims(evidence, claims: Sequence[Claim]) -> list[dict]:
 
 
 def summary(records: Sequence[dict]) -> dict:
-    counts = {v: sum(r["verdict"] == v for r in records) for v in (HOLDS, FAILS, UNMEASURABLE)}
-    return counts | {"total": len(records)}
+    """How many claims got each verdict (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE), and the total."""
+    return {v: sum(r["verdict"] == v for r in records) for v in VERDICTS} | {"total": len(records)}
 
 
-def to_markdown(records: Sequence[dict], ratio_tolerance: float) -> str:
+def _difference(key: str, d: dict) -> str:
+    return f"`{key}` = {d['diff']:.4g} [{d['low']:.4g}, {d['high']:.4g}] ({d['rule']})"
+
+
+def to_markdown(records: Sequence[dict], ratio_tolerance: float, interval_note: str = "") -> str:
     s = summary(records)
     lines = [
         "# The paper's claims, checked on this run",
         "",
-        f"**{s[HOLDS]} of {s['total']} claims hold** ({s[FAILS]} fail, {s[UNMEASURABLE]} not measurable).",
+        f"**{s[HOLDS]} of {s['total']} claims hold** ({s[INCONCLUSIVE]} inconclusive, {s[FAILS]} fail, "
+        f"{s[NOT_MEASURABLE]} not measurable).",
         "",
         "Orderings are compared with this run's labelled metrics (a `[judge]` FD is the suite's own network, never "
-        "an Inception FID); comparisons are strict; Table 2 ratios hold within "
-        f"±{ratio_tolerance:.0%} of the paper's. 'Paper's numbers' is the same check run on the paper's Tables 1-4.",
+        "an Inception FID). Each comparison 'a better than b' is decided on the confidence interval of the "
+        "difference a - b: it holds when the whole interval favours a, fails when the whole interval favours b, and "
+        "is inconclusive when it contains 0. A claim fails if any of its comparisons fails, else is inconclusive if "
+        "any is, else holds. Intervals are the paired bootstrap ones (`paired`) where the intervals stage computed "
+        "them, else [low_a - high_b, high_a - low_b] from each item's own interval (`overlap`: Fig. 7's sigma^2 and "
+        "rho, metrics without a paired bootstrap). Table 2's sizes and timings and the paper's own numbers have no "
+        "intervals and are compared strictly on the point (`point`: a tie fails); so are the ratios (Table 2 within "
+        f"±{ratio_tolerance:.0%} of the paper's, Table 3's VAE gap). A claim resting on a metric that failed "
+        f"validation ({VALIDATION_TABLE}) is not measurable. {interval_note}",
+        "",
+        "'Paper's numbers' is the same check run on the paper's Tables 1-4.",
         "",
         "| claim | source | checked | this run | paper's numbers |",
         "|:--|:--|:--|:--|:--|",
@@ -192,6 +325,7 @@ def to_markdown(records: Sequence[dict], ratio_tolerance: float) -> str:
     ]
     for r in records:
         numbers = ", ".join(f"`{k}` = {v:.4g}" for k, v in r["numbers"].items()) or "none"
+        differences = ", ".join(_difference(k, d) for k, d in r["differences"].items()) or "none"
         lines += [
             "",
             f"## {r['id']} ({r['source']}): {r['verdict']}",
@@ -201,9 +335,11 @@ def to_markdown(records: Sequence[dict], ratio_tolerance: float) -> str:
             f"Checked: {r['statement']}",
             "",
             f"Numbers: {numbers}",
+            "",
+            f"Differences: {differences}",
         ]
         if r["detail"]:
-            lines += ["", f"{'Why' if r['verdict'] == UNMEASURABLE else 'Failed'}: {r['detail']}"]
+            lines += ["", f"{'Why' if r['verdict'] == NOT_MEASURABLE else 'Not holding'}: {r['detail']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -211,10 +347,11 @@ def main(params: Params) -> None:
     setup_logging()
     tolerance = params.analysis.paper_check.ratio_tolerance
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
-    records = check_claims(RunEvidence(params.paths.runs, params.autoencoders.names, set_kinds), claim_list(tolerance))
+    evidence = RunEvidence(params.paths.runs, params.autoencoders.names, set_kinds)
+    records = check_claims(evidence, claim_list(tolerance))
     write_json(layout.paper_check(params.paths, "json"), {"summary": summary(records), "claims": records})
     with atomic_path(layout.paper_check(params.paths, "md")) as tmp:
-        tmp.write_text(to_markdown(records, tolerance), encoding="utf-8")
+        tmp.write_text(to_markdown(records, tolerance, evidence.interval_note()), encoding="utf-8")
     log.info("paper check: %s", summary(records))
 
 

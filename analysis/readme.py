@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from analysis.claims import FAILS, HOLDS, UNMEASURABLE
 from bench import layout
 from bench.config import Params, load_params
 from bench.layout import figures_dir, tables_dir
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DOCS = Path("docs/results")
-TABLES = ("table1_recon", "table2_efficiency", "table3_generation", "table4_ablation")
+TABLES = ("metric_validation", "table1_recon", "table2_efficiency", "table3_generation", "table4_ablation")
 FIGURES = (
     ("dataset_samples", "The embedded datasets and their masks"),
     ("samples_shapes", "Fig. 1 analogue: class-conditional samples (shapes)"),
@@ -32,6 +32,7 @@ FIGURES = (
     ("kmeans_maps", "Fig. 4: k-means on latent features"),
     ("recon_zoom", "Fig. 5: reconstructions, zoomed"),
     ("noise_curves", "Fig. 6: robustness to latent noise"),
+    ("metric_validation", "Metric validation: each metric against each disturbance's level"),
     ("compression", "Fig. 7: compression degree vs semantic disentanglement"),
     ("latent_maps", "Fig. 8: PCA maps of the latents"),
 )
@@ -65,8 +66,8 @@ def build_section(params: Params) -> str:
     if check.is_file():
         summary = json.loads(check.read_text())["summary"]
         lines += [
-            f"**Paper claims on this run:** {summary[HOLDS]} hold, {summary[FAILS]} fail, "
-            f"{summary[UNMEASURABLE]} not measurable, of {summary['total']} "
+            f"**Paper claims on this run:** {summary[HOLDS]} hold, {summary[INCONCLUSIVE]} inconclusive, "
+            f"{summary[FAILS]} fail, {summary[NOT_MEASURABLE]} not measurable, of {summary['total']} "
             "([details](docs/results/paper_check.md)).",
             "",
         ]

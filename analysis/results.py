@@ -155,6 +155,49 @@ def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def intervals(runs: str | Path) -> dict[str, Any]:
+    """The intervals stage's JSON as written: confidence intervals of every reported number and paired difference.
+
+    Keys "level", "n_resamples", "members", then "recon", "noise", "gen" (per dataset and stage-output column:
+    {"values": {item: {"value", "low", "high", ...}}, "pairs": {...}}) and "agreement" (judge ranking agreement);
+    see `bench.intervals`. `interval_frame` flattens a part of it.
+    """
+    return _json(layout.intervals(runs), "intervals")
+
+
+INTERVAL_COLUMNS = ["item", "dataset", "column", "value", "low", "high"]
+
+
+def interval_frame(intervals: dict[str, Any], part: str) -> pd.DataFrame:
+    """One part of `intervals(runs)` in long form, one row per (item, dataset, column[, eps]).
+
+    Args:
+        intervals: the dict `intervals` returns.
+        part: "recon" (Table 1), "gen" (Tables 3 and 4) or "noise" (Fig. 6: one row per eps, with an `eps` column;
+            the growth rFD(last eps) - rFD(0) is left out).
+
+    Returns:
+        DataFrame[item, dataset, column, value, low, high (, eps)]; a column or item the stage did not cover has no
+        row (empty frame, same columns, if the part is empty).
+    """
+    if part not in ("recon", "gen", "noise"):
+        raise ValueError(f"part must be 'recon', 'gen' or 'noise', got {part!r}")
+    rows = []
+    for dataset, columns in intervals.get(part, {}).items():
+        for column, block in columns.items():
+            if column == "eps":
+                continue
+            for item, v in block["values"].items():
+                base = {"item": item, "dataset": dataset, "column": column}
+                if part != "noise":
+                    rows.append(base | {k: v[k] for k in ("value", "low", "high")})
+                    continue
+                for k, eps in enumerate(columns["eps"]):
+                    rows.append(base | {f: v[f][k] for f in ("value", "low", "high")} | {"eps": eps})
+    names = [*INTERVAL_COLUMNS, "eps"] if part == "noise" else INTERVAL_COLUMNS
+    return pd.DataFrame(rows, columns=names).astype({f: float for f in names[3:]})
+
+
 def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Autoencoder training records (train_ae's meta.json): wall time per phase, steps, parameters, device."""
     rows = []

@@ -5,6 +5,8 @@ Run: `python -m analysis.table_ablation` (DVC stage `table_ablation`). Reads `ru
 on the dataset standing in for ImageNet-1K, and writes `<results>/tables/table4_ablation.{csv,md,tex}`.
 
 Columns in the paper's order: PSNR, SSIM, rFD, perceptual, gFD, each with the paper's value beside this run's.
+Each of this run's values carries its confidence interval from `runs/intervals/intervals.json` (the intervals
+stage), printed as "value ± half-width"; a column the stage does not cover prints its value alone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
-from bench.layout import tables_dir
+from bench.layout import paper_check, tables_dir
 from bench.log import get_logger, setup_logging
 
 NAME = "table4_ablation"
@@ -45,30 +47,67 @@ def make_table_ablation(runs: str | Path, items: Sequence[str], set_kinds: Mappi
     Returns:
         Rows: the ablation's labels (`paper.ABLATION_LABELS`); columns (source, metric label).
     """
+    run, columns = _values(runs, items, imagenet_set(set_kinds))
+    table = table_format.metric_block(run, columns, paper.ABLATION, paper.TABLE4)
+    return table.rename(index=paper.ABLATION_LABELS)
+
+
+def make_ci_ablation(
+    runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str], intervals: Mapping
+) -> table_format.CI:
+    """The interval bounds of Table 4's cells, aligned with `make_table_ablation` (NaN where a cell has none).
+
+    Args:
+        runs, items, set_kinds: as for `make_table_ablation` (its values choose the columns the bounds fill).
+        intervals: `analysis.results.intervals(runs)`.
+    """
     dataset = imagenet_set(set_kinds)
+    _, columns = _values(runs, items, dataset)
+    recon, gen = (results.interval_frame(intervals, part) for part in ("recon", "gen"))
+    bounds = []
+    for bound in ("low", "high"):
+        run = pd.concat([table_format.interval_rows(ci, dataset, bound) for ci in (recon, gen)], axis=1)
+        bounds.append(table_format.metric_block(run, columns, paper.ABLATION, {}).rename(index=paper.ABLATION_LABELS))
+    return table_format.CI(*bounds)
+
+
+def shown_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(intervals part, stage-output column) of Table 4's "this run" columns, in table order (RECON, then GEN)."""
+    names = [header.rsplit(" ", 1)[0] for header in table[table_format.RUN].columns]
+    return list(zip(["recon"] * len(RECON) + ["gen"] * len(GEN), names, strict=True))
+
+
+def _values(runs: str | Path, items: Sequence[str], dataset: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """This run's values on `dataset` indexed by item, and family -> the stage-output column reporting it."""
     present = [i for i in paper.ABLATION if i in items]
     recon = results.reconstruction(runs, present)
     gen = results.generation(runs, present)
     recon = recon[recon["dataset"] == dataset].set_index("item")
     gen = gen[gen["dataset"] == dataset].set_index("item")
     columns = {f: results.column(recon, f) for f in RECON} | {f: results.column(gen, f) for f in GEN}
-    run = pd.concat([recon[[columns[f] for f in RECON]], gen[[columns[f] for f in GEN]]], axis=1)
-    table = table_format.metric_block(run, columns, paper.ABLATION, paper.TABLE4)
-    return table.rename(index=paper.ABLATION_LABELS)
+    return pd.concat([recon[[columns[f] for f in RECON]], gen[[columns[f] for f in GEN]]], axis=1), columns
 
 
 def main(params: Params) -> None:
     setup_logging()
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
     table = make_table_ablation(params.paths.runs, params.autoencoders.names, set_kinds)
+    intervals = results.intervals(params.paths.runs)
+    ci = make_ci_ablation(params.paths.runs, params.autoencoders.names, set_kinds, intervals)
+    dataset = imagenet_set(set_kinds)
+    agreement = table_format.agreement_note(
+        intervals["agreement"], intervals["members"], [(p, dataset, c) for p, c in shown_columns(table)]
+    )
     notes = [
-        f"This run: `{imagenet_set(set_kinds)}` (the ImageNet-1K analogue) at {params.data.resolution} px; "
+        f"This run: `{dataset}` (the ImageNet-1K analogue) at {params.data.resolution} px; "
         "paper: ImageNet-1K at 256 px. Loss terms accumulate down the rows; the last row is the full VMAE.",
         "A `[judge]` FD uses the suite's own evaluation network, not Inception: compare orderings, not values.",
         "Bold: best; underlined: second best (per column, at the printed precision).",
+        table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
+        *([agreement] if agreement else []),
     ]
     paths = table_format.write_table(
-        table, tables_dir(params.paths), NAME, "Table 4. Ablation of VMAE's loss terms", notes
+        table, tables_dir(params.paths), NAME, "Table 4. Ablation of VMAE's loss terms", notes, ci=ci
     )
     log.info("wrote %s", ", ".join(map(str, paths)))
 

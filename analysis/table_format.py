@@ -12,20 +12,28 @@ metric are interleaved so that each comparison reads left to right. Rows without
 Marks, as in the paper: in each column (within each group of the first index level when rows are grouped, e.g. per
 dataset in Table 1), the best value is bold and the second best underlined, after rounding to the printed precision.
 Tied values share a mark and "second" is the next distinct value (Table 3's caption marks the best *values*). A
-column with fewer than two values is not marked.
+column with fewer than two values is not marked. Marks compare point values only, never intervals.
+
+Intervals: a table may come with a `CI`, two frames aligned with it (same index and columns) holding each cell's
+interval bounds, NaN where a cell has none (paper columns, metrics the intervals stage does not cover). A cell with
+both bounds prints "value ± h", h = (high - low) / 2 at the value's precision (the half-width: an asymmetric
+interval prints its half-width too; the .csv keeps both bounds); a cell without prints its value alone.
 
 Files (`write_table`), each written atomically:
-- `.md`: GitHub markdown, **bold** / <u>underline</u>, NaN as "–".
-- `.tex`: booktabs tabular via pandas' Styler, \\textbf / \\underline, NaN as "--".
-- `.csv`: tidy long form, one line per table cell: the index levels, the column levels, `value` (full precision),
-  `higher_better`, and `mark` ("best" / "second" / ""), so the numbers stay numeric for any later analysis.
+- `.md`: GitHub markdown, **bold** / <u>underline</u>, NaN as "–", "± h" after a value with an interval.
+- `.tex`: booktabs tabular via pandas' Styler, \\textbf / \\underline, NaN as "--", "$\\pm$ h".
+- `.csv`: tidy long form, one line per table cell: the index levels, the column levels, `value`, `low`, `high` (full
+  precision; bounds NaN without an interval), `higher_better`, and `mark` ("best" / "second" / ""), so the numbers
+  stay numeric for any later analysis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -85,6 +93,73 @@ def metric_block(
     return frame
 
 
+@dataclass(frozen=True)
+class CI:
+    """Interval bounds of a table's cells: `low` and `high` share the table's index and columns (NaN: none)."""
+
+    low: pd.DataFrame
+    high: pd.DataFrame
+
+    def check(self, frame: pd.DataFrame) -> None:
+        for bound in (self.low, self.high):
+            if not (bound.index.equals(frame.index) and bound.columns.equals(frame.columns)):
+                raise ValueError(
+                    "CI bounds must share the table's index and columns: build them with its layout function"
+                )
+
+
+def interval_rows(ci: pd.DataFrame, dataset: str, bound: str) -> pd.DataFrame:
+    """One bound ("low" / "high") of one dataset's intervals, indexed by item with stage-output column names.
+
+    Args:
+        ci: long frame from `analysis.results.interval_frame` ("recon" or "gen").
+
+    Returns:
+        A frame shaped like a `metric_block` run frame, so `metric_block` lays the bounds out as it lays the values.
+    """
+    rows = ci[ci["dataset"] == dataset]
+    return rows.pivot(index="item", columns="column", values=bound) if len(rows) else pd.DataFrame()
+
+
+def ci_note(level: float, check: str | Path) -> str:
+    """The table note explaining "±"; `check`: the paper-check report, where differences are tested."""
+    return (
+        f"± is the {level:.0%} CI half-width (paired bootstrap over eval images / samples, plus the judge-ensemble "
+        f"spread); a value printed alone has no interval. Marks compare point values only: see `{check}` for the "
+        "tested differences."
+    )
+
+
+def agreement_note(agreement: Mapping[str, Any], members: int, shown: Iterable[tuple[str, str, str]]) -> str | None:
+    """One line with the judge ensemble's ranking agreement (Kendall tau between members) for the shown columns.
+
+    Args:
+        agreement: `intervals["agreement"]`: part ("recon" / "gen") -> dataset -> column -> {"tau_mean", "tau_min",
+            "note"}.
+        members: the ensemble's size (`intervals["members"]`).
+        shown: (part, dataset, stage-output column) the table prints, in order; those without an entry are skipped.
+
+    Returns:
+        The note, or None when no shown column has an agreement entry.
+    """
+
+    def tau(t: float | None) -> str:
+        return "n/a" if t is None or math.isnan(t) else f"{t:.2f}"
+
+    parts = []
+    for part, dataset, column in shown:
+        entry = agreement.get(part, {}).get(dataset, {}).get(column)
+        if entry is None:
+            continue
+        mean, least = tau(entry["tau_mean"]), tau(entry["tau_min"])
+        text = "n/a" if mean == least == "n/a" else f"{mean}/{least}"
+        parts.append(f"{dataset} {column} {text}" + (f" ({entry['note']})" if entry.get("note") else ""))
+    if not parts:
+        return None
+    head = f"Judge ensemble ({members} members) ranking agreement over every evaluated autoencoder, Kendall tau"
+    return f"{head} mean/min: " + "; ".join(parts) + "."
+
+
 def marks(frame: pd.DataFrame) -> pd.DataFrame:
     """The mark of each cell: "best", "second" or "" (see the module docstring for the rule)."""
     out = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -114,25 +189,37 @@ def _text(value: float, header: str, missing: str) -> str:
 
 
 def display(
-    frame: pd.DataFrame, style: str, mark: bool = True, percent_row: tuple[str, str] | None = None
+    frame: pd.DataFrame,
+    style: str,
+    mark: bool = True,
+    percent_row: tuple[str, str] | None = None,
+    ci: CI | None = None,
 ) -> pd.DataFrame:
     """The table as strings for `style` "md" or "tex": numbers at their precision, marks applied.
 
     Args:
         percent_row: (row, ratio row): append the ratio row's value to `row`'s cells as " (x%)", as the paper's
             Table 2 does, and drop the ratio row.
+        ci: interval bounds aligned with `frame`: a cell with a value and both bounds gets " ± half-width" after
+            its (marked) value.
     """
-    bold, under, missing = (
-        ("**{}**", "<u>{}</u>", "–") if style == "md" else (r"\textbf{{{}}}", r"\underline{{{}}}", "--")
+    bold, under, missing, pm = (
+        ("**{}**", "<u>{}</u>", "–", "±") if style == "md" else (r"\textbf{{{}}}", r"\underline{{{}}}", "--", r"$\pm$")
     )
+    if ci is not None:
+        ci.check(frame)
     ranks = marks(frame) if mark else pd.DataFrame("", index=frame.index, columns=frame.columns)
     shown = pd.DataFrame("", index=frame.index, columns=frame.columns)
     for j, col in enumerate(frame.columns):
         header = col[-1] if isinstance(col, tuple) else col
         for i in range(len(frame)):
-            text = _text(frame.iat[i, j], header, missing)
+            value = frame.iat[i, j]
+            text = _text(value, header, missing)
             rank = ranks.iat[i, j]
             shown.iat[i, j] = bold.format(text) if rank == "best" else under.format(text) if rank == "second" else text
+            low, high = (math.nan, math.nan) if ci is None else (ci.low.iat[i, j], ci.high.iat[i, j])
+            if pd.notna(value) and pd.notna(low) and pd.notna(high):
+                shown.iat[i, j] += f" {pm} {_text((high - low) / 2, header, missing)}"
     if percent_row is not None:
         row, ratio = percent_row
         pct = r"\%" if style == "tex" else "%"
@@ -193,9 +280,14 @@ def _escape_index(index: pd.Index) -> pd.Index:
     return pd.Index([tex_escape(v) for v in index], name=names[0])
 
 
-def to_tidy(frame: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
-    """One line per cell: index levels, column levels, value, higher_better, mark."""
+def to_tidy(frame: pd.DataFrame, mark: bool = True, ci: CI | None = None) -> pd.DataFrame:
+    """One line per cell: index levels, column levels, value, low, high (NaN without an interval), higher_better,
+    mark."""
     ranks = marks(frame) if mark else pd.DataFrame("", index=frame.index, columns=frame.columns)
+    if ci is not None:
+        ci.check(frame)
+    nan = pd.DataFrame(math.nan, index=frame.index, columns=frame.columns)
+    low, high = (nan, nan) if ci is None else (ci.low, ci.high)
     index_names = [n or f"row{k}" for k, n in enumerate(frame.index.names)]
     column_names = [n or f"column{k}" for k, n in enumerate(frame.columns.names)]
     rows = []
@@ -206,7 +298,8 @@ def to_tidy(frame: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
             m = metric_of(cols[-1])
             cells = dict(zip(index_names, keys, strict=True)) | dict(zip(column_names, cols, strict=True))
             higher = None if m is None else m.higher_better
-            rows.append(cells | {"value": frame.iat[i, j], "higher_better": higher, "mark": ranks.iat[i, j]})
+            bounds = {"low": low.iat[i, j], "high": high.iat[i, j]}
+            rows.append(cells | {"value": frame.iat[i, j], **bounds, "higher_better": higher, "mark": ranks.iat[i, j]})
     return pd.DataFrame(rows)
 
 
@@ -218,6 +311,7 @@ def write_table(
     notes: Iterable[str] = (),
     mark: bool = True,
     percent_row: tuple[str, str] | None = None,
+    ci: CI | None = None,
 ) -> list[Path]:
     """Write `<out_dir>/<name>.{csv,md,tex}` atomically.
 
@@ -227,6 +321,7 @@ def write_table(
         notes: lines printed under the caption in .md (extractors, units, devices).
         mark: mark best / second best per column (the paper does in Tables 1, 3 and 4, not in Table 2).
         percent_row: see `display`.
+        ci: the cells' interval bounds, aligned with `frame` (see `CI`); None: values alone.
 
     Returns:
         The three paths written.
@@ -234,9 +329,9 @@ def write_table(
     notes = list(notes)
     out = Path(out_dir)
     texts = {
-        "md": to_markdown(frame, caption, notes, mark=mark, percent_row=percent_row),
-        "tex": to_latex(frame, caption, mark=mark, percent_row=percent_row),
-        "csv": to_tidy(frame, mark=mark).to_csv(index=False),
+        "md": to_markdown(frame, caption, notes, mark=mark, percent_row=percent_row, ci=ci),
+        "tex": to_latex(frame, caption, mark=mark, percent_row=percent_row, ci=ci),
+        "csv": to_tidy(frame, mark=mark, ci=ci).to_csv(index=False),
     }
     paths = []
     for suffix, text in texts.items():

@@ -7,6 +7,9 @@ Columns as in the paper: gFD, sFD, IS, precision, recall on each dataset standin
 on each standing in for CelebA-HQ (`paper.ANALOGUE` by dataset kind), the paper's Inception values beside this
 run's. This run's FD/sFD/IS/PRC are Inception's only where Inception was local, else the judge's (`fd[judge]`,
 ...): only their orderings compare with the paper's.
+
+Each of this run's values carries its confidence interval from `runs/intervals/intervals.json` (the intervals
+stage), printed as "value ± half-width"; a column the stage does not cover prints its value alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
-from bench.layout import tables_dir
+from bench.layout import paper_check, tables_dir
 from bench.log import get_logger, setup_logging
 
 NAME = "table3_generation"
@@ -45,7 +48,33 @@ def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Map
     Returns:
         Rows: model labels; columns (dataset header, source, metric label).
     """
+    return _layout(results.generation(runs, [i for i in paper.MAIN if i in items]), set_kinds)
+
+
+def make_ci_generation(
+    runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str], intervals: Mapping
+) -> table_format.CI:
+    """The interval bounds of Table 3's cells, aligned with `make_table_generation` (NaN where a cell has none).
+
+    Args:
+        runs, items, set_kinds: as for `make_table_generation` (its values choose the columns the bounds fill).
+        intervals: `analysis.results.intervals(runs)`.
+    """
     frame = results.generation(runs, [i for i in paper.MAIN if i in items])
+    ci = results.interval_frame(intervals, "gen")
+    return table_format.CI(*(_layout(frame, set_kinds, ci, bound) for bound in ("low", "high")))
+
+
+def shown_columns(table: pd.DataFrame, set_kinds: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(dataset, stage-output column) of every "this run" column of Table 3, in table order."""
+    headers = {dataset_header(d, paper.ANALOGUE[k]): d for d, k in set_kinds.items() if k in paper.ANALOGUE}
+    return [(headers[h], m.rsplit(" ", 1)[0]) for h, source, m in table.columns if source == table_format.RUN]
+
+
+def _layout(
+    frame: pd.DataFrame, set_kinds: Mapping[str, str], ci: pd.DataFrame | None = None, bound: str = "value"
+) -> pd.DataFrame:
+    """Table 3 from eval_gen's values; with `ci`, the same layout holding `bound` of each interval (no paper values)."""
     blocks = {}
     for dataset, kind in set_kinds.items():
         analogue = paper.ANALOGUE.get(kind)
@@ -53,7 +82,9 @@ def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Map
         if analogue not in FAMILIES or rows.empty:
             continue
         columns = {family: results.column(rows, family) for family in FAMILIES[analogue]}
-        block = table_format.metric_block(rows, columns, paper.MAIN, paper.TABLE3[analogue])
+        run = rows if ci is None else table_format.interval_rows(ci, dataset, bound)
+        paper_rows = paper.TABLE3[analogue] if ci is None else {}
+        block = table_format.metric_block(run, columns, paper.MAIN, paper_rows)
         blocks[dataset_header(dataset, analogue)] = block.rename(index=paper.LABELS)
     if not blocks:
         raise ValueError(
@@ -67,6 +98,11 @@ def main(params: Params) -> None:
     setup_logging()
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
     table = make_table_generation(params.paths.runs, params.autoencoders.names, set_kinds)
+    intervals = results.intervals(params.paths.runs)
+    ci = make_ci_generation(params.paths.runs, params.autoencoders.names, set_kinds, intervals)
+    agreement = table_format.agreement_note(
+        intervals["agreement"], intervals["members"], [("gen", d, c) for d, c in shown_columns(table, set_kinds)]
+    )
     notes = [
         table_format.analogue_note(set_kinds) + ".",
         "Paper: 50k samples at 256 px, Inception-v3 features (gFID, sFID, IS, precision, recall), DiT-B/1. "
@@ -74,9 +110,13 @@ def main(params: Params) -> None:
         f"{params.diffusion.model.size}.",
         "A `[judge]` metric uses the suite's own evaluation network, not Inception: compare orderings, not values.",
         "Bold: best; underlined: second best (per column, at the printed precision).",
+        table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
+        "Judge FD and sFD intervals bootstrap the samples; judge IS, precision and recall intervals carry the "
+        "judge-ensemble spread only (they are not bootstrapped over samples).",
+        *([agreement] if agreement else []),
     ]
     paths = table_format.write_table(
-        table, tables_dir(params.paths), NAME, "Table 3. Generation quality across autoencoders", notes
+        table, tables_dir(params.paths), NAME, "Table 3. Generation quality across autoencoders", notes, ci=ci
     )
     log.info("wrote %s", ", ".join(map(str, paths)))
 

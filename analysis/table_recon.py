@@ -7,6 +7,9 @@ The paper's Table 1 (ImageNet-1K val, 256 px, LPIPS-VGG, Inception rFID) sits be
 that stands in for ImageNet-1K (`paper.ANALOGUE` by dataset kind); other datasets have no paper column values.
 This run's perceptual column is LPIPS-VGG where its weights were local, else the suite's own perceptual network
 (`percep[own]`); its FD is Inception's only where Inception was local, else the judge's (`rfd[judge]`).
+
+Each of this run's values carries its confidence interval from `runs/intervals/intervals.json` (the intervals
+stage), printed as "value ± half-width"; a column the stage does not cover prints its value alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 
 from analysis import paper, results, table_format
 from bench.config import Params, load_params
-from bench.layout import tables_dir
+from bench.layout import paper_check, tables_dir
 from bench.log import get_logger, setup_logging
 
 FAMILIES = ("l1", "mse", "psnr", "ssim", "perceptual", "rfd")  # the paper's column order
@@ -38,15 +41,36 @@ def make_table_recon(runs: str | Path, items: Sequence[str], set_kinds: Mapping[
     Returns:
         Rows (dataset, model), columns (source, metric label); numbers as stage outputs hold them.
     """
+    return _layout(results.reconstruction(runs, [i for i in paper.MAIN if i in items]), set_kinds)
+
+
+def make_ci_recon(
+    runs: str | Path, items: Sequence[str], set_kinds: Mapping[str, str], intervals: Mapping
+) -> table_format.CI:
+    """The interval bounds of Table 1's cells, aligned with `make_table_recon` (NaN where a cell has none).
+
+    Args:
+        runs, items, set_kinds: as for `make_table_recon` (its values choose the columns the bounds fill).
+        intervals: `analysis.results.intervals(runs)`.
+    """
     frame = results.reconstruction(runs, [i for i in paper.MAIN if i in items])
+    ci = results.interval_frame(intervals, "recon")
+    return table_format.CI(*(_layout(frame, set_kinds, ci, bound) for bound in ("low", "high")))
+
+
+def _layout(
+    frame: pd.DataFrame, set_kinds: Mapping[str, str], ci: pd.DataFrame | None = None, bound: str = "value"
+) -> pd.DataFrame:
+    """Table 1 from eval_ae's values; with `ci`, the same layout holding `bound` of each interval (no paper values)."""
     columns = {family: results.column(frame, family) for family in FAMILIES}
     blocks = {}
     for dataset, kind in set_kinds.items():
         rows = frame[frame["dataset"] == dataset].set_index("item")
         if rows.empty:
             continue
-        paper_rows = paper.TABLE1 if paper.ANALOGUE.get(kind) == "imagenet" else {}
-        block = table_format.metric_block(rows, columns, paper.MAIN, paper_rows)
+        paper_rows = paper.TABLE1 if ci is None and paper.ANALOGUE.get(kind) == "imagenet" else {}
+        run = rows if ci is None else table_format.interval_rows(ci, dataset, bound)
+        block = table_format.metric_block(run, columns, paper.MAIN, paper_rows)
         blocks[dataset] = block.rename(index=paper.LABELS)
     if not blocks:
         raise ValueError(f"eval_ae outputs hold none of the datasets {list(set_kinds)}: re-run `dvc repro eval_ae`")
@@ -57,15 +81,24 @@ def main(params: Params) -> None:
     setup_logging()
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
     table = make_table_recon(params.paths.runs, params.autoencoders.names, set_kinds)
+    intervals = results.intervals(params.paths.runs)
+    ci = make_ci_recon(params.paths.runs, params.autoencoders.names, set_kinds, intervals)
+    shown = [h.rsplit(" ", 1)[0] for h in table[table_format.RUN].columns]
+    datasets = table.index.unique("dataset")
+    agreement = table_format.agreement_note(
+        intervals["agreement"], intervals["members"], [("recon", d, c) for d in datasets for c in shown]
+    )
     notes = [
         table_format.analogue_note(set_kinds) + "; the paper's values appear on the ImageNet-1K analogue's rows.",
         f"Paper: ImageNet-1K val at 256 px. This run: each dataset's eval split at {params.data.resolution} px.",
         "Extractors are in the headers: a `[judge]` FD is the suite's own evaluation network, not Inception; "
         "compare its ordering with the paper's rFID, never its magnitude. `[0-1]`: images scaled to [0, 1].",
         "Bold: best; underlined: second best (per column and dataset, at the printed precision).",
+        table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
+        *([agreement] if agreement else []),
     ]
     paths = table_format.write_table(
-        table, tables_dir(params.paths), NAME, "Table 1. Reconstruction quality across autoencoders", notes
+        table, tables_dir(params.paths), NAME, "Table 1. Reconstruction quality across autoencoders", notes, ci=ci
     )
     log.info("wrote %s", ", ".join(map(str, paths)))
 

@@ -71,6 +71,7 @@ def write_synthetic_runs(params: Params) -> None:
     sets, eps = list(params.data.sets), params.metrics.noise_eps
     levels, ks = params.analysis.compress.sets, params.analysis.compress.kmeans_ks
     scenes = {s: [_scene(rng, RESOLUTION) for _ in range(EXAMPLES)] for s in sets}
+    noise = {s: {"eps": list(eps), "rfd[judge]": {"values": {}, "pairs": {}}} for s in sets}  # intervals.json, Fig. 6
     for i, item in enumerate(params.autoencoders.names):
         q = QUALITY.get(item, 0.5 + 0.05 * i)
         slope = 40.0 if item in ("ae", "dae") else 5.0 * (1.2 - q)
@@ -82,6 +83,10 @@ def write_synthetic_runs(params: Params) -> None:
                    "extractors": {"judge": "judge-resnet-v1"}, "reconstruction": rec, "noise_curve": curve,
                    "latent_std": {s: [1.0] * 16 for s in sets}, "efficiency": {"params_m": 1.0}}  # fmt: skip
         _write(runs / "eval_ae" / item / "metrics.json", metrics)
+        for s in sets:
+            v = [p["rfd[judge]"] for p in curve[s]]
+            band = {"value": v, "low": [0.9 * x for x in v], "high": [1.1 * x for x in v]}
+            noise[s]["rfd[judge]"]["values"][item] = band
         examples = {}
         for s in sets:
             examples[f"{s}/images"] = np.stack([img for img, _ in scenes[s]])
@@ -113,6 +118,7 @@ def write_synthetic_runs(params: Params) -> None:
     raw = {s: {"level": lv, "sigma2": 1.0, "sigma2_ci": [0.95, 1.05], "rho": 1.1, "rho_ci": [1.0, 1.2], "n_images": 8,
                "n_rho": 8} for s, lv in levels.items()}  # fmt: skip
     _write(runs / "compress_raw" / "metrics.json", raw)
+    _write(runs / "intervals" / "intervals.json", {"level": 0.95, "members": 3, "noise": noise, "agreement": {}})
     _write(runs / "compress_raw" / "maps.npz", {k: v for k, v in maps.items() if not k.split("/")[1].startswith("km")})
 
 
