@@ -70,6 +70,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def make_figure(curves: pd.DataFrame, verdicts: dict, out: Path) -> list[Path]:
     """Metrics (rows) x disturbances (columns): mean over seeds and members against level, +-1 sd, one line per set."""
+    curves = curves[curves["battery"] != "floor"]  # the bootstrap of the undisturbed set: drawn as the dashed line
     curves = curves.assign(metric=curves["metric"].map(ensemble_label))
     metrics = sorted(curves["metric"].unique())
     dists = list(dict.fromkeys(curves["disturbance"]))

@@ -34,7 +34,7 @@ from bench.items import check_autoencoder_item
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path
-from bench.splits import open_split, open_union
+from bench.splits import fingerprint, open_split, open_union
 
 log = get_logger(__name__)
 RECON_PER_SET = 8  # images per eval set in recon.png
@@ -85,7 +85,12 @@ def main(params: Params, name: str) -> None:
     model = build_autoencoder(name, cfg, perceptual, image_size=res // variant.phases.pretrain_downscale)
     dataset = open_union(params.paths, cfg.train_sets, "train")
     loss_scale = perceptual.scale  # percep-own's training multiplier; 1 for LPIPS-VGG
-    signature = {"variant": as_dict(variant), "arch": as_dict(cfg.arch(name)), "perceptual": perceptual.name}
+    signature = {
+        "variant": as_dict(variant),
+        "arch": as_dict(cfg.arch(name)),
+        "perceptual": perceptual.name,
+        "data": fingerprint(params.paths, tuple(cfg.train_sets), "train"),
+    }
     if loss_scale != 1.0:  # a checkpoint trained under another multiplier is not resumed
         signature["perceptual_loss_scale"] = loss_scale
     pre_steps, ft_steps = phase_steps(cfg.train.steps, variant.phases.finetune_fraction)

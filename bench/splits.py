@@ -11,6 +11,7 @@ uint8 (where the set has masks), "index": int}`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,24 @@ def uint8_array(split: SplitDataset, n: int | None = None) -> np.ndarray:
     if split.images is not None:
         return np.asarray(split.images[:n])
     return np.stack([to_hwc_uint8(split[i]["image"][None])[0] for i in range(n)])
+
+
+def fingerprint(data: layout.Root, datasets: tuple[str, ...], split: str) -> str:
+    """sha256 (first 16 hex digits) of the files that hold one split of each dataset, in order.
+
+    Training stages put it in their checkpoint signature (`bench.loop.train`), so a checkpoint left in `runs/work`
+    by a run on other data (other sizes, seed or generator settings with the same training config) is never resumed.
+    Hashes the arrays (embedded sets: images and labels, about 10 MB at the default) or the manifest (real sets).
+    """
+    h = hashlib.sha256()
+    for name in datasets:
+        root = layout.split_dir(data, name, split)
+        files = [root / f for f in ("images.npy", "labels.npy", "records.jsonl") if (root / f).is_file()]
+        if not files:
+            raise FileNotFoundError(f"no split at {root}: run the data stage (`dvc repro data`)")
+        for path in files:
+            h.update(f"{name}/{split}/{path.name}".encode())
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+    return h.hexdigest()[:16]

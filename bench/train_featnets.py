@@ -23,7 +23,7 @@ from bench.featnets import accuracy, build_featnet, classifier_loss, featnet_sta
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.splits import open_split
+from bench.splits import fingerprint, open_split
 
 log = get_logger(__name__)
 EVAL_BATCH = 256  # accuracy is batch-size independent; this only bounds memory
@@ -85,7 +85,7 @@ def main(params: Params) -> None:
             layout.work_dir(params.paths, "featnets", role),
             seed=seed,
             dist=dist,
-            signature={"arch": arch, "classes": label_names},
+            signature={"arch": arch, "classes": label_names, "data": fingerprint(params.paths, cfg.sets, "train")},
             desc=f"featnets {role}",
         )
         net = result.model.eval()

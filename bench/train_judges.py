@@ -34,7 +34,7 @@ from bench.featnets import JudgeNet, build_featnet, featnet_state
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path, write_json
-from bench.splits import open_split
+from bench.splits import fingerprint, open_split
 
 log = get_logger(__name__)
 EVAL_BATCH = 256  # accuracy is batch-size independent; this only bounds memory
@@ -165,7 +165,7 @@ def main(params: Params) -> None:
                 "classes": label_names,
                 "masks": mask_names,
                 "seg_weight": cfg.seg_weight,
-                "split": {s: len(p) for s, p in train_parts.items()},
+                "data": fingerprint(params.paths, params.featnets.sets, TRAIN_SPLIT),
             },
             desc=f"judges {layout.judge_name(k)}",
         )

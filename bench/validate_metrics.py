@@ -12,12 +12,17 @@ eval_gen scores samples (every judge-ensemble member, plus the pyramid SWD, whic
   skin or hair out of the generator's palette, a shape whose texture belongs to another class, ...). Pixel
   statistics barely move under most of them; a metric that only sees pixels fails these, which is the point.
 
-Each (disturbance, level) is drawn `metrics.validate.seeds` times. A metric *passes* a disturbance it is expected
-to respond to (`EXPECTED`) when its mean over seeds and members moves the expected way at every step by more than
-the spread (sd over seeds x members) at either end of the step, and its first step clears the real-vs-real floor:
-X
-(its upper `bootstrap.level` quantile for metrics that grow, the lower one for those that fall). The judges never
-saw any of these disturbances: they train on flips only (`bench.train_judges`).
+Each (disturbance, level) is drawn `metrics.validate.seeds` times (the draws are nested: a stronger level disturbs
+a superset of what a weaker one did with the same seed). A metric *passes* a disturbance it is expected to respond
+to (`EXPECTED`) when
+- it moves the expected way at every level step by more than the spread of that move: each (judge member, seed)
+  pair gives one move, and their mean must exceed their sd (so every judge and every draw agrees it moved, not
+  only the average); a bounded metric already at its bound (precision or recall within `SATURATED` of 0) has
+  nothing left to move and is not held to it; and
+- its first disturbed level clears the real-vs-real floor: the undisturbed value plus the spread of its
+  bootstrap over the eval images (`FLOOR_RESAMPLES` resamples; the `metrics.bootstrap.level` quantile taken
+  relative to the bootstrap median, since resampled sets repeat images, which inflates FD and SWD).
+The judges never saw any of these disturbances: they train on flips only (`bench.train_judges`).
 
 Writes `<runs>/validate_metrics/`: `metrics.json` (per set, metric and disturbance: verdict, means, spreads, floor;
 per metric: passes everything it is expected to, and what it failed), `curves.csv` (every value: set, metric,
@@ -66,6 +71,8 @@ EXPECTED: dict[str, tuple[int, tuple[str, ...] | None]] = {
 }
 # bootstrap resamples of the undisturbed set; its images are cached, so only the metrics re-run
 FLOOR_RESAMPLES = 20
+BOUNDS = {"precision": 0.0, "recall": 0.0}  # bounded metrics: the value they fall towards and cannot pass
+SATURATED = 0.02  # within this of its bound, a metric has nothing left to move
 SCORED = (
     "fd",
     "fid",
@@ -140,13 +147,37 @@ def shifted_twins(params: Params, dataset: str, n: int) -> dict[str, np.ndarray]
     }
 
 
-def judge_step(means: list[float], spreads: list[float], floor: float, direction: int) -> dict:
-    """The pass rule for one (metric, disturbance): see the module docstring. Means and spreads are per level."""
-    steps = [(b - a) * direction for a, b in zip(means, means[1:], strict=False)]
-    need = [max(sa, sb) for sa, sb in zip(spreads, spreads[1:], strict=False)]
-    monotone = all(s > n for s, n in zip(steps, need, strict=True))
+def judge_step(
+    steps: list[np.ndarray], means: list[float], floor: float, direction: int, bound: float | None = None
+) -> dict:
+    """The pass rule for one (metric, disturbance); see the module docstring.
+
+    Args:
+        steps: per level step l -> l + 1, the moves of every (judge member, seed) pair: (n_pairs,) each.
+        means: per level, the mean over members and seeds.
+        floor: the real-vs-real bound the first disturbed level must clear.
+        direction: GROWS or FALLS, the expected way when the images get worse.
+        bound: the value a bounded metric cannot pass (0 for precision and recall): a step between two levels
+            already within SATURATED of it cannot move and is not held against the metric.
+
+    Returns:
+        {"passes", "monotone", "clears_floor", "step_means", "step_spreads"}.
+    """
+    moves = [float(np.mean(d)) * direction for d in steps]
+    spreads = [float(np.std(d, ddof=1)) if len(d) > 1 else 0.0 for d in steps]
+    saturated = [
+        bound is not None and abs(a - bound) <= SATURATED and abs(b - bound) <= SATURATED
+        for a, b in zip(means, means[1:], strict=False)
+    ]
+    monotone = all(sat or m > sd for m, sd, sat in zip(moves, spreads, saturated, strict=True))
     clears = (means[1] - floor) * direction > 0
-    return {"passes": bool(monotone and clears), "monotone": bool(monotone), "clears_floor": bool(clears)}
+    return {
+        "passes": bool(monotone and clears),
+        "monotone": bool(monotone),
+        "clears_floor": bool(clears),
+        "step_means": moves,
+        "step_spreads": spreads,
+    }
 
 
 def main(params: Params) -> None:
@@ -185,6 +216,9 @@ def main(params: Params) -> None:
             for b in tqdm(range(FLOOR_RESAMPLES), desc=f"validate {dataset} floor")
         ]
         clean = score(images, refs, cache, reference_images, cfg, params.seed)
+        for b, values in enumerate(floor):
+            rows += [{"set": dataset, "metric": k, "battery": "floor", "disturbance": "floor", "level": 0.0,
+                      "seed": b, "value": v} for k, v in values.items()]  # fmt: skip
         twins = shifted_twins(params, dataset, len(images))
         battery = [(d, "disturbance") for d in vcfg.disturbances] + [(s, "shift") for s in twins]
         for name, kind in tqdm(battery, desc=f"validate {dataset}"):
@@ -232,30 +266,40 @@ def ensemble_key(key: str) -> str:
 
 
 def decide(rows: list[dict], floor: list[dict], dataset: str, levels: tuple[float, ...], ci: float) -> dict:
-    """Per ensemble metric and disturbance of one set: the pass rule on means and spreads over seeds x members."""
+    """Per ensemble metric and disturbance of one set: the pass rule (`judge_step`) on the moves of every
+    (member, seed) pair between consecutive levels, and the first level against the real-vs-real floor."""
     out: dict[str, dict] = {}
-    groups: dict[tuple[str, str], dict[float, list[float]]] = {}
+    groups: dict[tuple[str, str], dict[float, dict[tuple[str, int], float]]] = {}
     for r in rows:
-        if r["set"] == dataset:
-            groups.setdefault((ensemble_key(r["metric"]), r["disturbance"]), {}).setdefault(r["level"], []).append(
-                r["value"]
-            )
-    floors: dict[str, list[float]] = {}
+        if r["set"] == dataset and r["battery"] != "floor":
+            by_level = groups.setdefault((ensemble_key(r["metric"]), r["disturbance"]), {})
+            by_level.setdefault(r["level"], {})[(r["metric"], r["seed"])] = r["value"]
+    pooled: dict[str, list[float]] = {}
     for values in floor:  # per resample, the ensemble mean
-        pooled: dict[str, list[float]] = {}
+        per_metric: dict[str, list[float]] = {}
         for k, v in values.items():
-            pooled.setdefault(ensemble_key(k), []).append(v)
-        for k, v in pooled.items():
-            floors.setdefault(k, []).append(float(np.mean(v)))
+            per_metric.setdefault(ensemble_key(k), []).append(v)
+        for k, v in per_metric.items():
+            pooled.setdefault(k, []).append(float(np.mean(v)))
     for (metric, dist), by_level in groups.items():
         direction, which = EXPECTED[metric_name(metric)]
-        means = [float(np.mean(by_level[lv])) for lv in levels]
-        spreads = [float(np.std(by_level[lv], ddof=1)) if len(by_level[lv]) > 1 else 0.0 for lv in levels]
+        means = [float(np.mean(list(by_level[lv].values()))) for lv in levels]
+        steps = []
+        for a, b in zip(levels, levels[1:], strict=False):
+            # level 0 is drawn once (seed 0): every seed of the first level steps from it
+            steps.append(
+                np.array([v - by_level[a].get((m, s), by_level[a].get((m, 0))) for (m, s), v in by_level[b].items()])
+            )
+        boot = np.asarray(pooled[metric])
+        # Resamples repeat images, which inflates FD and SWD, so the bootstrap's quantile is taken relative to its
+        # median and placed on the undisturbed value: the real-vs-real bound of the undisturbed set.
         q = ci if direction == GROWS else 1 - ci
-        fl = float(np.quantile(floors[metric], q))
+        fl = means[0] + float(np.quantile(boot, q) - np.median(boot))
         expected = which is None or dist in which
-        entry = {"expected": expected, "direction": direction, "means": means, "spreads": spreads, "floor": fl}
-        out.setdefault(metric, {})[dist] = entry | judge_step(means, spreads, fl, direction)
+        entry = {"expected": expected, "direction": direction, "means": means, "floor": fl}
+        out.setdefault(metric, {})[dist] = entry | judge_step(
+            steps, means, fl, direction, BOUNDS.get(metric_name(metric))
+        )
     return out
 
 

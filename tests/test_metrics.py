@@ -181,6 +181,21 @@ def test_precision_recall_on_constructed_sets():
     assert precision == 1.0 and recall == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("n_fake, n_real", [(300, 1000), (40, 60), (200, 200)])
+def test_precision_recall_equal_torch_fidelity_with_and_without_cached_radii(n_fake, n_real):
+    """The reference's k-NN radii can be cached (validate_metrics calls it hundreds of times against one
+    reference); the values must stay torch-fidelity's own, exactly."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    g = torch.Generator().manual_seed(n_fake)
+    fake = torch.randn(n_fake, 32, generator=g)
+    real = torch.randn(n_real, 32, generator=g) * 1.2 + 0.1
+    ref = prc_features_to_metric(fake, real, prc_neighborhood=3, prc_batch_size=10000, verbose=False)
+    expected = (ref["precision"], ref["recall"])
+    assert M.precision_recall(fake, real, 3) == expected
+    assert M.precision_recall(fake, real, 3, M.knn_radii(real, 3)) == expected
+
+
 # ---------------------------------------------------------------------------------------------
 # Keys, reference files, the generation set
 # ---------------------------------------------------------------------------------------------
