@@ -172,27 +172,38 @@ def _repeat(images: np.ndarray, level: float, rng: np.random.Generator) -> np.nd
     return out
 
 
-def kept_classes(labels: np.ndarray, level: float) -> np.ndarray:
-    """The classes `fewer_classes` keeps: the first ceil((1 - level) * K) of the K sorted distinct labels.
+def dropped_images(labels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices `fewer_classes` drops: the last classes first, whole classes then part of the next.
 
-    Args:
-        labels: (N,) integer class labels.
-        level: in [0, 1].
+    With K sorted classes, the images outside the first class are ordered by class, last class first (in a seeded
+    order within each class), and the first round(level * M) of them are dropped, M their number. Level 1 leaves
+    the first class alone; every level step drops more. (Dropping ceil(level * K) whole classes gives only K distinct
+    sets, fewer than the battery's levels for faces' K = 5 hair colours: two levels were the same set.)
 
     Returns:
-        (m,) sorted class ids, 1 <= m <= K.
+        (m,) int64 indices into labels.
     """
     classes = np.unique(labels)
-    # round() first: (1 - 0.3) * 10 is 7.000000000000001 in floats, which ceil would make 8.
-    return classes[: max(1, math.ceil(round((1 - level) * len(classes), 9)))]
+    rank = np.searchsorted(classes, labels)  # (N,) 0 = first class
+    others = np.flatnonzero(rank > 0)
+    order = others[np.lexsort((rng.permutation(len(others)), -rank[others]))]  # last class first, seeded within
+    return order[: round(level * len(others))]
+
+
+def kept_classes(labels: np.ndarray, level: float, seed: int = 0) -> np.ndarray:
+    """The classes left with at least one image after `fewer_classes` at `level` (sorted ids)."""
+    drop = dropped_images(labels, level, np.random.default_rng(seed))
+    keep = np.ones(len(labels), bool)
+    keep[drop] = False
+    return np.unique(labels[keep])
 
 
 def _fewer_classes(images: np.ndarray, level: float, rng: np.random.Generator, *, labels: np.ndarray) -> np.ndarray:
-    kept = np.isin(labels, kept_classes(labels, level))  # (N,)
-    dropped = np.flatnonzero(~kept)
+    dropped = dropped_images(labels, level, rng)
+    kept = np.setdiff1d(np.arange(len(images)), dropped)
     out = images.copy()
     # Kept images stay where they are; the dropped slots are refilled from them, with replacement.
-    out[dropped] = images[rng.choice(np.flatnonzero(kept), size=len(dropped), replace=True)]
+    out[dropped] = images[rng.choice(kept, size=len(dropped), replace=True)]
     return out
 
 
@@ -219,7 +230,9 @@ DISTURBANCES: dict[str, Disturbance] = {
     ),
     "repeat": Disturbance(_repeat, "min(N - 1, round(level * N)) images replaced by seeded copies of the kept ones"),
     "fewer_classes": Disturbance(
-        _fewer_classes, "keep the first ceil((1 - level) * K) classes, refill to N from them", ("labels",)
+        _fewer_classes,
+        "drop round(level * M) images outside the first class, last classes first; refill from the rest",
+        ("labels",),
     ),
 }
 

@@ -179,17 +179,21 @@ def test_repeat_loses_distinct_images_with_level() -> None:
     assert distinct == [N - min(N - 1, round(lv * N)) for lv in (0.0, *LEVELS)]
 
 
-def test_fewer_classes_drops_classes_with_level() -> None:
+def test_fewer_classes_drops_the_last_classes_first_and_more_at_every_level() -> None:
     images = random_images()
-    counts = []
+    outside_first, previous = int((LABELS != 0).sum()), -1  # 12 images outside class 0
     for level in (0.0, *LEVELS):
         sources = source_index(run("fewer_classes", images, level), images)
         assert np.all(sources >= 0)
-        present = set(LABELS[sources])
-        assert present == set(kept_classes(LABELS, level))
-        counts.append(len(present))
-    assert counts == [4, 3, 2, 1, 1]  # ceil((1 - level) * 4), at least one class
-    assert len(kept_classes(np.arange(10), 0.3)) == 7, "float rounding must not keep an extra class"
+        kept = set(sources.tolist())  # images still present (possibly repeated)
+        dropped = sorted(set(range(N)) - kept)
+        assert len(dropped) >= round(level * outside_first) > previous or level == 0.0
+        previous = round(level * outside_first)
+        # whole classes go last-first: a dropped image's class is >= every partly kept non-first class
+        if dropped:
+            assert min(LABELS[dropped]) >= max(LABELS[[i for i in kept if LABELS[i] != 0]], default=0)
+        assert set(LABELS[sources]) == set(kept_classes(LABELS, level))
+    assert set(LABELS[source_index(run("fewer_classes", images, 1.0), images)]) == {0}
 
 
 def test_bad_input_is_rejected() -> None:
