@@ -74,18 +74,21 @@ def make_figure(curves: pd.DataFrame, verdicts: dict, out: Path) -> list[Path]:
     curves = curves.assign(metric=curves["metric"].map(ensemble_label))
     metrics = sorted(curves["metric"].unique())
     dists = list(dict.fromkeys(curves["disturbance"]))
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(sorted(curves["set"].unique()))}
     fig, axes = plt.subplots(len(metrics), len(dists), figsize=(1.9 * len(dists), 1.5 * len(metrics)), squeeze=False)
     for i, metric in enumerate(metrics):
         for j, dist in enumerate(dists):
             ax = axes[i][j]
             for dataset, part in curves[(curves["metric"] == metric) & (curves["disturbance"] == dist)].groupby("set"):
                 stats = part.groupby("level")["value"].agg(["mean", "std"]).fillna(0)
-                line = ax.plot(stats.index, stats["mean"], marker=".", label=dataset)[0]
+                colour = colours[dataset]  # one colour per set in every panel, shifts (one set each) included
+                ax.plot(stats.index, stats["mean"], marker=".", label=dataset, color=colour)
                 ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                                color=line.get_color(), alpha=0.2)  # fmt: skip
+                                color=colour, alpha=0.2)  # fmt: skip
                 v = verdicts["sets"][dataset].get(metric, {}).get(dist)
                 if v is not None:
-                    ax.axhline(v["floor"], color=line.get_color(), ls="--", lw=0.7)
+                    ax.axhline(v["floor"], color=colour, ls="--", lw=0.7)
             ax.tick_params(labelsize=6)
             if i == 0:
                 ax.set_title(dist, fontsize=7)
