@@ -73,12 +73,12 @@ def test_features_have_documented_shapes(size):
 
 
 @pytest.mark.parametrize("size", [32, 64])
-def test_segment_gives_mask_logits_at_input_size(size):
+def test_segment_gives_mask_logits_at_half_the_input_size(size):
     judge = build_featnet(JUDGE_NET, num_classes=4, input_size=size, num_masks=5).eval()
     assert judge.seg_head.out_channels == 5
     with torch.no_grad():
         out = judge.segment(images(2, size, 1))
-    assert out.shape == (2, 5, size, size) and torch.isfinite(out).all()
+    assert out.shape == (2, 5, size // 2, size // 2) and torch.isfinite(out).all()  # on stage 1's grid
     with pytest.raises(ValueError, match="resize first"):
         judge.segment(images(1, 48, 0))
 
@@ -159,7 +159,7 @@ class Recorder(nn.Module):
 
     def segment(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(("segment", x))
-        return self.bias + x.new_zeros(x.shape[0], self.m, *x.shape[2:])
+        return self.bias + x.new_zeros(x.shape[0], self.m, x.shape[2] // 2, x.shape[3] // 2)  # stage 1's grid
 
 
 def test_judge_loss_flips_image_and_mask_together(monkeypatch):
@@ -189,10 +189,10 @@ def test_judge_loss_flips_image_and_mask_together(monkeypatch):
     flipped = torch.tensor([torch.equal(seen[i], x[i].flip(-1)) for i in range(b)])
     kept = torch.tensor([torch.equal(seen[i], x[i]) for i in range(b)])
     assert (flipped ^ kept).all() and 0 < int(flipped.sum()) < b  # seed 0 flips some of the batch, not all
-    for i in range(b):
-        expected = mirror[mask[i].flip(-1)] if flipped[i] else mask[i]
+    for i in range(b):  # the mask is compared on stage 1's grid: every second pixel of the (flipped) mask
+        expected = (mirror[mask[i].flip(-1)] if flipped[i] else mask[i])[::2, ::2]
         torch.testing.assert_close(targets[1][i], expected)
-    assert (targets[1][flipped] != mask[flipped]).any()  # the flip really moved ids (a vacuous test would not)
+    assert (targets[1][flipped] != mask[flipped][:, ::2, ::2]).any()  # the flip really moved ids
     torch.testing.assert_close(out["loss"], out["cls"] + 0.5 * out["seg"])
     assert out["loss"].requires_grad and 0.0 <= float(out["acc"]) <= 1.0
 
@@ -238,7 +238,8 @@ def test_held_out_accuracies_are_fractions():
     assert 0.0 <= out["accuracy"] <= 1.0 and 0.0 <= out["pixel_accuracy"] <= 1.0
     with torch.no_grad():
         assert out["accuracy"] == pytest.approx(float((judge(x).argmax(1) == labels).float().mean()))
-        assert out["pixel_accuracy"] == pytest.approx(float((judge.segment(x).argmax(1) == masks).float().mean()))
+        hits = judge.segment(x).argmax(1) == masks[:, ::2, ::2]  # on stage 1's grid
+        assert out["pixel_accuracy"] == pytest.approx(float(hits.float().mean()))
     no_head = build_featnet(JUDGE_NET, num_classes=3, input_size=32)
     assert math.isnan(held_out(no_head, part)["pixel_accuracy"])
     assert math.isnan(held_out(judge, [{"image": p["image"], "label": p["label"]} for p in part])["pixel_accuracy"])
