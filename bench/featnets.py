@@ -4,7 +4,7 @@ This machine (like CI and many clusters) cannot download VGG or Inception weight
 networks of its own on the datasets (through `bench.loop.train`) and uses them where the pretrained ones are absent:
 
 - a perceptual network `percep-vgg-v1` (VGG-style: stages of two 3x3 conv + ReLU, max-pool between stages), a
-  classifier trained by the `featnets` stage with `classifier_loss`. `PerceptualDistance` turns it into an
+  classifier trained by the `featnets` stage (`bench.classifier.classifier_loss`). `PerceptualDistance` turns it into an
   LPIPS-style distance that the autoencoders use as a TRAINING loss;
 - judges `judge-resnet-v2` (a small residual net with BatchNorm, a different architecture on purpose, with a
   segmentation head), an ensemble trained by the `judges` stage (`bench.train_judges`) on a split of their own and
@@ -294,43 +294,6 @@ class LPIPSDistance(FrozenDistance):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Args: x, y (B, 3, H, W) in [-1, 1]. Returns: (B,) LPIPS distances."""
         return self.lpips(x, y).flatten()
-
-
-# ---------------------------------------------------------------------------------------------
-# Losses for the featnets stage (signature of `bench.loop` loss functions)
-# ---------------------------------------------------------------------------------------------
-
-
-def classifier_loss(model: FeatNet, batch: dict[str, Any], step: int = 0) -> dict[str, torch.Tensor]:
-    """Cross-entropy on the dataset labels.
-
-    Args:
-        model: a `FeatNet`.
-        batch: {"image": (B, 3, S, S) float in [-1, 1], "label": (B,) int64 in [0, K)}.
-        step: unused (the `bench.loop` loss signature).
-
-    Returns:
-        {"loss": scalar cross-entropy, "acc": scalar batch accuracy in [0, 1] (no gradient)}.
-    """
-    logits = model(batch["image"])  # (B, K)
-    label = batch["label"].long()
-    return {"loss": F.cross_entropy(logits, label), "acc": (logits.argmax(1) == label).float().mean().detach()}
-
-
-@torch.no_grad()
-def accuracy(model: FeatNet, loader) -> float:
-    """Held-out top-1 accuracy in [0, 1] over an iterable of batches shaped as in `classifier_loss`."""
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
-    correct = total = 0
-    for batch in loader:
-        pred = model(batch["image"].to(device)).argmax(1).cpu()
-        correct += int((pred == batch["label"].long()).sum())
-        total += len(pred)
-    model.train(was_training)
-    if total == 0:
-        raise ValueError("accuracy() got an empty loader: check the eval split")
-    return correct / total
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from bench import layout
+from bench.classifier import accuracy, classifier_loss
 from bench.config import Params, load_params
 from bench.dist import cleanup, setup
-from bench.featnets import accuracy, build_featnet, classifier_loss, featnet_state
+from bench.featnets import build_featnet, featnet_state
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path, write_json

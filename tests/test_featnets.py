@@ -20,13 +20,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench import layout
 from bench import metrics as M
+from bench.classifier import accuracy, classifier_loss
 from bench.featnets import (
     JUDGE_NET,
     VGG16_FILE,
     PerceptualDistance,
-    accuracy,
     build_featnet,
-    classifier_loss,
     featnet_state,
     load_featnet,
     load_perceptual,
