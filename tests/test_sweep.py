@@ -1,0 +1,49 @@
+"""The regularisation sweeps' rules pick what they say, and a point changes exactly one weight."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autoencoders.sweep import SWEEPS, choose, scratch_params
+from tests.conftest import tiny_params, tiny_raw
+
+
+def rows_vae(gaps: dict[float, float], active: dict[float, int]) -> list[dict]:
+    rows = [{"item": "ae", "value": "", "set": s, "psnr": 30.0} for s in ("shapes", "faces")]
+    for w, gap in gaps.items():
+        rows += [
+            {"item": "vae", "value": w, "set": s, "psnr": 30.0 - gap, "active": active[w]} for s in ("shapes", "faces")
+        ]
+    return rows
+
+
+def test_vae_rule_takes_the_gap_nearest_the_papers_among_weights_with_an_active_channel(tmp_path):
+    params = tiny_params(tmp_path)
+    gaps = {1e-3: 0.1, 1e-2: 1.0, 1e-1: 2.6, 1.0: 2.9}
+    assert choose("vae-kl", SWEEPS["vae-kl"], rows_vae(gaps, dict.fromkeys(gaps, 4)), params) == 1.0
+    # the nearest gap is out when its latent has collapsed (no channel above ACTIVE_NATS)
+    assert choose("vae-kl", SWEEPS["vae-kl"], rows_vae(gaps, {1e-3: 4, 1e-2: 4, 1e-1: 3, 1.0: 0}), params) == 1e-1
+
+
+def test_vmae_rule_takes_the_smallest_weight_within_ten_percent_of_the_target_on_every_set(tmp_path):
+    params = tiny_params(tmp_path)
+    std = {1e-4: (0.2, 0.3), 1e-3: (0.95, 0.85), 1e-2: (0.97, 0.93), 1e-1: (1.0, 1.0)}
+    rows = [
+        {"item": "vmae", "value": w, "set": s, "post_std": v}
+        for w, pair in std.items()
+        for s, v in zip(("shapes", "faces"), pair, strict=True)
+    ]
+    assert choose("vmae-reg", SWEEPS["vmae-reg"], rows, params) == 1e-2  # 1e-3 misses on faces (0.85)
+    far = [dict(r, post_std=0.1) for r in rows]
+    assert choose("vmae-reg", SWEEPS["vmae-reg"], far, params) == 1e-1  # none near: the largest tried
+
+
+def test_a_point_changes_one_weight_and_moves_only_the_runs(tmp_path):
+    raw = tiny_raw(tmp_path)
+    out = scratch_params(raw, tmp_path / "point", "vae", "vae", "weight", 0.3)
+    assert out["autoencoders"]["variants"]["vae"]["vae"]["weight"] == 0.3
+    assert raw["autoencoders"]["variants"]["vae"]["vae"]["weight"] != 0.3  # the repository's params untouched
+    assert out["paths"]["runs"] == str(tmp_path / "point" / "runs")
+    assert out["paths"]["data"] == str(Path(raw["paths"]["data"]).resolve())
+    rest = {k: v for k, v in out.items() if k not in ("paths", "autoencoders")}
+    assert rest == {k: v for k, v in raw.items() if k not in ("paths", "autoencoders")}
