@@ -6,6 +6,7 @@ Run: .venv/bin/python -m pytest tests/test_proxies.py -q
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 
@@ -112,3 +113,26 @@ def test_spearman_interval_matches_scipy():
     assert [monotone.point, monotone.low, monotone.high] == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="K >= 3"):
         proxies.spearman_interval(x[:2], y[:2], n_resamples=10, level=0.95, seed=0)
+
+
+def test_correlations_per_dataset_match_scipy_and_skip_unmeasured_proxies():
+    from analysis.proxy_data import GEN_FD, PROXIES, correlations
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for dataset in ("shapes", "faces"):
+        fd = rng.uniform(10, 100, 7)
+        rows += [
+            {"item": f"i{k}", "dataset": dataset, GEN_FD: fd[k], "ifd": fd[k] + rng.normal(0, 5),
+             "probe_class": -fd[k], "psnr": rng.normal(), "rho": np.nan if dataset == "faces" else rng.normal()}
+            for k in range(7)
+        ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    table = correlations(frame, n_resamples=200, level=0.9, seed=0)
+    assert set(table["proxy"]) <= set(PROXIES) and not ((table["dataset"] == "faces") & (table["proxy"] == "rho")).any()
+    for r in table.itertuples():
+        part = frame[frame["dataset"] == r.dataset]
+        assert r.spearman == pytest.approx(scipy.stats.spearmanr(part[r.proxy], part[GEN_FD]).statistic)
+        assert r.low <= r.spearman + 1e-12 <= r.high + 2e-12 and r.n_items == 7
+    probe = table[table["proxy"] == "probe_class"].iloc[0]
+    assert probe.spearman == -1.0 and probe.agrees == "same sign" and probe.leaderboard == -0.82
