@@ -113,7 +113,17 @@ def half_decoder(model: Autoencoder, image_size: int) -> Autoencoder:
 
 
 def per_image_values(model, z, x, train, eval_set, cfg: ProxiesCfg, seed: int, batch: int, device) -> dict:
-    """Every proxy but iFD, per eval image: key -> (N,) float64 (nan where undefined)."""
+    """Every proxy but iFD, per eval image.
+
+    Args:
+        model: the autoencoder, eval mode, on `device`.
+        z: (N, C, h, w) eval latents; x: (N, 3, H, W) eval images in [-1, 1] (CPU).
+        train, eval_set: {"label": (M,) / (N,)[, "mask": (M, H, W) / (N, H, W)]}, train also {"z": (M, C, h, w)}.
+        cfg: `metrics.proxies`; seed: the probes' solver seed; batch: decode batch size.
+
+    Returns:
+        key -> (N,) float64 (nan where undefined); "probe_class" needs two classes, "probe_seg" masks.
+    """
     half = decode_all(half_decoder(model, x.shape[-1]), proxies.down2(z), batch, device)  # (N, 3, H/2, W/2)
     target = torch.from_numpy(proxies.down2(x.numpy()))  # (N, 3, H/2, W/2)
     out = {
@@ -127,9 +137,8 @@ def per_image_values(model, z, x, train, eval_set, cfg: ProxiesCfg, seed: int, b
     zt = train["z"]
     if len(np.unique(train["label"])) >= 2:
         flat_t, flat_e = zt.reshape(len(zt), -1), z.reshape(len(z), -1)
-        out["probe_class"] = proxies.linear_probe(flat_t, train["label"], flat_e, eval_set["label"], **probe).astype(
-            float
-        )
+        right = proxies.linear_probe(flat_t, train["label"], flat_e, eval_set["label"], **probe)  # (N,)
+        out["probe_class"] = right.astype(np.float64)
     if "mask" in train and "mask" in eval_set:
         h, w = z.shape[-2:]
         cells_t = proxies.cell_labels(train["mask"], h, w).reshape(-1)  # (M * h * w,)
