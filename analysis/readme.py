@@ -23,7 +23,7 @@ from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DOCS = Path("docs/results")
-TABLES = ("metric_validation", "table1_recon", "table2_efficiency", "table3_generation", "table4_ablation")
+TABLES = ("metric_validation", "table1_recon", "table2_efficiency", "table3_generation", "table4_ablation", "proxies")
 FIGURES = (
     ("dataset_samples", "The embedded datasets and their masks"),
     ("samples_shapes", "Fig. 1 analogue: class-conditional samples (shapes)"),
@@ -35,6 +35,8 @@ FIGURES = (
     ("metric_validation", "Metric validation: each metric against each disturbance's level"),
     ("compression", "Fig. 7: compression degree vs semantic disentanglement"),
     ("latent_maps", "Fig. 8: PCA maps of the latents"),
+    ("proxies/ifd", "What predicts generation: interpolated FD against generation FD"),
+    ("spectra", "Latent against image DCT spectra (share of AC energy per frequency band)"),
 )
 
 

@@ -51,6 +51,7 @@ METRICS = {
     "rfd": Metric(False, 2, "rFID[inception]", "rfid", ("rfid[inception]", "rfd[judge]")),
     "fd": Metric(False, 2, "gFID[inception]", "gfid", ("fid[inception]", "fd[judge]")),
     "sfd": Metric(False, 2, "sFID[inception]", "sfid", ("sfid[inception]", "sfd[judge]")),
+    "ifd": Metric(False, 2, None, None, ("ifid[inception]", "ifd[judge]")),  # interpolated FD (proxies stage)
     "is": Metric(True, 1, "IS[inception]", "is", ("is[inception]", "is[judge]")),
     "precision": Metric(True, 3, "Prec[inception]", "precision", ("precision[inception]", "precision[judge]")),
     "recall": Metric(True, 3, "Rec[inception]", "recall", ("recall[inception]", "recall[judge]")),
@@ -153,6 +154,27 @@ def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:
             if dataset != "extractors":
                 rows.append({"item": item, "dataset": dataset, **values})
     return pd.DataFrame(rows)
+
+
+def proxies(runs: str | Path, items: list[str]) -> pd.DataFrame:
+    """The proxies stage: one row per (item, dataset) with each proxy's value and `<key>_lo`, `<key>_hi` bounds."""
+    rows = []
+    for item in items:
+        m = _json(layout.proxies_metrics(runs, item), f"proxies@{item}")
+        for dataset, values in m.items():
+            if not isinstance(values, dict) or "ci" not in values:
+                continue  # item, kind, extractors
+            row = {"item": item, "dataset": dataset}
+            row |= {k: v for k, v in values.items() if not isinstance(v, (dict, list))}
+            for key, bounds in values["ci"].items():
+                row[f"{key}_lo"], row[f"{key}_hi"] = bounds if bounds is not None else (np.nan, np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def spectra(runs: str | Path, item: str) -> dict[str, np.ndarray]:
+    """Band spectra of one item's latents and images: f"{set}/{latent|image}_{freq|share}" -> (S,)."""
+    return _npz(layout.proxies_spectra(runs, item), f"proxies@{item}")
 
 
 def intervals(runs: str | Path) -> dict[str, Any]:

@@ -138,6 +138,25 @@ def compress_stage(item: str) -> str:
     return "compress_raw" if item == "raw" else f"compress@{item}"
 
 
+def proxies_dir(paths: Root, item: str) -> Path:
+    """proxies@ITEM's folder: `metrics.json`, `per_image.npz` (per-image values and iFD features), `spectra.npz`."""
+    return run_dir(paths, "proxies", item)
+
+
+def proxies_metrics(paths: Root, item: str) -> Path:
+    return proxies_dir(paths, item) / METRICS_FILE
+
+
+def proxies_per_image(paths: Root, item: str) -> Path:
+    """Per-image proxy values and the iFD pool features of proxies@ITEM (for paired bootstraps across items)."""
+    return proxies_dir(paths, item) / "per_image.npz"
+
+
+def proxies_spectra(paths: Root, item: str) -> Path:
+    """Band spectra of proxies@ITEM's latents and images (the spectrum figure)."""
+    return proxies_dir(paths, item) / "spectra.npz"
+
+
 # --- diffusion -------------------------------------------------------------------------------------------------------
 def latents_dir(paths: Root, item: str, dataset: str) -> Path:
     """extract@ITEM's latents of one generation dataset: `runs/extract/<item>/<dataset>/`."""

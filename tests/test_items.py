@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autoencoders import compress
+from autoencoders import compress, proxies
 from autoencoders import evaluate as eval_ae
 from autoencoders import train as train_ae
 from bench.items import check_autoencoder_item, check_diffusion_item
@@ -17,7 +17,7 @@ from diffusion import extract, sample
 from diffusion import train as train_dit
 from tests.conftest import tiny_params
 
-AUTOENCODER_STAGES = [train_ae, eval_ae, compress]
+AUTOENCODER_STAGES = [train_ae, eval_ae, compress, proxies]
 DIFFUSION_STAGES = [extract, train_dit, sample, eval_gen]
 
 

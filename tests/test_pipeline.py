@@ -117,7 +117,7 @@ def check_edits_rerun_only_their_stages(project: Path) -> None:
     assert after_editing("analysis/fig_noise.py") == {"fig_noise"}  # a figure: that figure only
     metric = after_editing("bench/metrics.py")  # a metric formula: evaluation stages only, no training
     assert {"reference", "eval_ae@vmae", "eval_gen@vmae", "validate_metrics", "intervals"} <= metric, metric
-    measuring = ("reference", "eval_ae@", "eval_gen@", "validate_metrics", "intervals")
+    measuring = ("reference", "eval_ae@", "proxies@", "eval_gen@", "validate_metrics", "intervals")
     assert all(s.startswith(measuring) for s in metric), metric
     dit = after_editing("diffusion/dit.py")  # the DiT: its training and sampling, not the autoencoders
     assert {"train_dit@vmae", "sample@vmae"} <= dit and all(s.startswith(("train_dit@", "sample@")) for s in dit), dit

@@ -59,6 +59,16 @@ class BootstrapCfg:
 
 
 @dataclass(frozen=True)
+class ProxiesCfg:
+    """The `proxies@NAME` stage: cheap predictors of generation quality (see `bench.proxies` for the recipes)."""
+
+    interp_weight: float = bound(ge=0.0, le=1.0)  # iFD decodes (1 - w) z + w z_nn; 0 reproduces rFD
+    probe_images: int = bound(ge=2)  # train-split images (the first ones) the linear probes are fitted on
+    probe_c: float = bound(gt=0.0)  # inverse L2 strength of the logistic-regression probes (scikit-learn's C)
+    probe_max_iter: int = bound(ge=1)  # lbfgs iterations of each probe
+
+
+@dataclass(frozen=True)
 class MetricsCfg:
     """Evaluation settings shared by `reference`, `eval_ae` and `eval_gen` (one backend: torch-fidelity).
 
@@ -80,6 +90,7 @@ class MetricsCfg:
     swd: SWDCfg
     validate: ValidateCfg
     bootstrap: BootstrapCfg
+    proxies: ProxiesCfg
 
     def check(self) -> None:
         if not self.noise_eps or any(e < 0 for e in self.noise_eps) or self.noise_eps[0] != 0.0:

@@ -1,0 +1,132 @@
+"""What predicts generation quality: every proxy of every autoencoder item beside its generation FD, and their rank
+correlations. Shared by the `table_proxies` and `fig_proxies` stages and the notebooks (import only).
+
+Per generation dataset (the datasets eval_gen scored each item on, `diffusion.items`), one row per item with:
+- generation FD: eval_gen's `fd` family (`fid[inception]` where Inception was local, else `fd[judge]`);
+- the field's proxies from the proxies stage, measured on that dataset's eval split: iFD, the class and dense
+  linear probes, the latents' high-frequency energy share and its gap to the images', the scale-equivariance MSE;
+- the paper's properties: rFD growth under latent noise (Fig. 6: rFD at the largest eps minus rFD at eps 0, eval_ae),
+  sigma^2 and rho (Fig. 7, compress; only for sets in `analysis.compress.sets`), rFD and PSNR (Table 1, eval_ae).
+
+A proxy missing for a dataset (no masks, not a compress set, not a train set) is NaN there and gets no correlation.
+The leaderboard's Spearman correlations with SiT-XL gFID (arXiv 2603.05630, 22 tokenizers, recomputed in issue 15)
+are the reference column: iFID +0.84, linear probe -0.82, PSNR +0.54, rFID -0.17.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import results
+from bench.proxies import spearman_interval
+
+FIELD, PAPER = "field's proxy", "paper's property"
+GEN_FD = "gen_fd"
+
+
+@dataclass(frozen=True)
+class Proxy:
+    label: str  # printed name
+    source: str  # FIELD or PAPER
+    leaderboard: float | None  # the leaderboard's Spearman with gFID; None where it has no such column
+
+
+PROXIES = {
+    "ifd": Proxy("iFD (interpolated FD)", FIELD, 0.84),
+    "probe_class": Proxy("linear probe, class accuracy", FIELD, -0.82),
+    "probe_seg": Proxy("dense probe, segmentation accuracy", FIELD, None),
+    "high_freq_latent": Proxy("latent high-frequency energy share", FIELD, None),
+    "high_freq_gap": Proxy("latent minus image high-frequency share", FIELD, None),
+    "equiv_mse": Proxy("scale-equivariance MSE", FIELD, None),
+    "noise_growth": Proxy("rFD growth under latent noise (Fig. 6)", PAPER, None),
+    "sigma2": Proxy("sigma^2, compression degree (Fig. 7)", PAPER, None),
+    "rho": Proxy("rho, disentanglement (Fig. 7)", PAPER, None),
+    "rfd": Proxy("rFD (Table 1)", PAPER, -0.17),
+    "psnr": Proxy("PSNR (Table 1)", PAPER, 0.54),
+}
+PROXY_COLUMNS = {  # proxies-stage key -> PROXIES key (the iFD column is chosen by `results.column`)
+    "probe_class": "probe_class",
+    "probe_seg": "probe_seg",
+    "high_freq[latent]": "high_freq_latent",
+    "high_freq_gap": "high_freq_gap",
+    "equiv_mse[0-1]": "equiv_mse",
+}
+KEYS = ["item", "dataset"]
+
+
+def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compress_sets: Sequence[str]) -> pd.DataFrame:
+    """One row per (item, generation dataset): `gen_fd` and every proxy of PROXIES (NaN where not measured).
+
+    Args:
+        runs: the runs folder (`paths.runs`).
+        gen_items: item -> the datasets it has a DiT on (`diffusion.items`, in params order).
+        compress_sets: datasets the compress stage measured (`analysis.compress.sets`).
+    """
+    items = list(gen_items)
+    gen = results.generation(runs, items)
+    frame = gen[KEYS].assign(**{GEN_FD: gen[results.column(gen, "fd")]})
+    frame = frame[[d in gen_items[i] for i, d in zip(frame["item"], frame["dataset"], strict=True)]]
+
+    prox = results.proxies(runs, items)
+    part = prox[KEYS].assign(ifd=prox[results.column(prox, "ifd")])
+    part = part.assign(**{name: prox.get(key, np.nan) for key, name in PROXY_COLUMNS.items()})
+    recon = results.reconstruction(runs, items)
+    paper = recon[KEYS].assign(rfd=recon[results.column(recon, "rfd")], psnr=recon["psnr"])
+    noise = results.noise_curves(runs, items)
+    rfd = results.column(noise, "rfd")
+    curve = noise.sort_values("eps").groupby(KEYS)[rfd]
+    growth = (curve.last() - curve.first()).rename("noise_growth").reset_index()
+    comp = results.compression(runs, items, with_raw=False)
+    comp = comp[comp["dataset"].isin(compress_sets)][[*KEYS, "sigma2", "rho"]]
+    for other in (part, paper, growth, comp):
+        frame = frame.merge(other, on=KEYS, how="left")
+    return frame.reset_index(drop=True)
+
+
+def correlations(frame: pd.DataFrame, *, n_resamples: int, level: float, seed: int) -> pd.DataFrame:
+    """Spearman's rho of each proxy with generation FD per dataset, bootstrapping items (`spearman_interval`).
+
+    Args:
+        frame: `proxy_frame`'s output.
+        n_resamples, level, seed: the bootstrap (`metrics.bootstrap`, `seed`).
+
+    Returns:
+        Rows (dataset, proxy) in PROXIES order with label, source, n_items, spearman, low, high, leaderboard and
+        `agrees` ("same sign" / "opposite sign" as the leaderboard, "" without a reference); proxies measured on
+        fewer than three items of a dataset are left out.
+    """
+    rows = []
+    for dataset, part in frame.groupby("dataset", sort=False):
+        for name, proxy in PROXIES.items():
+            if name not in part:
+                continue
+            both = part[[name, GEN_FD]].dropna()
+            if len(both) < 3:
+                continue
+            iv = spearman_interval(both[name], both[GEN_FD], n_resamples=n_resamples, level=level, seed=seed)
+            ref = proxy.leaderboard
+            agrees = (
+                ""
+                if ref is None or iv.point == 0
+                else ("same sign" if (iv.point > 0) == (ref > 0) else "opposite sign")
+            )
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "proxy": name,
+                    "label": proxy.label,
+                    "source": proxy.source,
+                    "n_items": len(both),
+                    "spearman": iv.point,
+                    "low": iv.low,
+                    "high": iv.high,
+                    "leaderboard": np.nan if ref is None else ref,
+                    "agrees": agrees,
+                }
+            )
+    return pd.DataFrame(rows)

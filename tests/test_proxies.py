@@ -1,0 +1,138 @@
+"""The proxy recipes of `bench.proxies` on constructed cases where the answer is known (no trained models).
+
+Run: .venv/bin/python -m pytest tests/test_proxies.py -q
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from bench import proxies
+
+
+def images(n: int = 6, side: int = 16, seed: int = 0) -> np.ndarray:
+    """(n, 3, side, side) smooth-plus-noise images in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, np.pi, side)
+    smooth = np.sin(t)[:, None] * np.cos(t)[None, :]
+    return np.clip(smooth + 0.3 * rng.standard_normal((n, 3, side, side)), -1, 1)
+
+
+def test_identity_codec_has_zero_equivariance_error_and_the_images_spectrum():
+    x = images()
+    z = x.copy()  # identity codec: encode(x) = x, decode(z) = z
+    decoded_half = proxies.down2(z)  # decode(down2(encode(x)))
+    assert np.abs(decoded_half - proxies.down2(x)).max() == 0.0
+    np.testing.assert_array_equal(proxies.high_fraction(z), proxies.high_fraction(x))
+    for a, b in zip(proxies.band_spectrum(z), proxies.band_spectrum(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_down2_is_the_2x2_average():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(proxies.down2(x)[0, 0], [[2.5, 4.5], [10.5, 12.5]])
+    with pytest.raises(ValueError, match="even sides"):
+        proxies.down2(np.zeros((1, 1, 3, 4)))
+
+
+def test_spectrum_separates_smooth_from_checkerboard():
+    side = 8
+    checker = np.indices((side, side)).sum(axis=0) % 2 * 2.0 - 1  # highest frequency in both axes
+    ramp = np.broadcast_to(np.linspace(-1, 1, side), (side, side))  # mostly the lowest frequency
+    x = np.stack([checker, ramp])[:, None]  # (2, 1, 8, 8)
+    high = proxies.high_fraction(x)
+    assert high[0] > 0.99 and high[1] < 0.05  # the DCT-II spreads a checkerboard a little
+    freq, share = proxies.band_spectrum(x)
+    assert freq.tolist() == [k / side for k in range(side)] and share.sum() == pytest.approx(1.0)
+    assert np.isnan(proxies.high_fraction(np.ones((1, 3, 4, 4))))[0]  # no AC energy: undefined, not 0
+
+
+def test_label_in_one_channel_gives_probe_accuracy_one():
+    rng = np.random.default_rng(1)
+    n_train, n_eval, classes = 120, 60, 4
+
+    def latents(n):
+        y = rng.integers(0, classes, n)
+        z = rng.standard_normal((n, 4, 2, 2))
+        z[:, 2] = 3.0 * np.eye(classes)[y].reshape(n, 2, 2)  # channel 2 holds the label, one-hot over its 4 cells
+        return z.reshape(n, -1), y
+
+    (zt, yt), (ze, ye) = latents(n_train), latents(n_eval)
+    right = proxies.linear_probe(zt, yt, ze, ye, c=1.0, max_iter=1000, seed=0)
+    assert right.shape == (n_eval,) and right.all()
+    noise = proxies.linear_probe(zt[:, :4], yt, ze[:, :4], ye, c=1.0, max_iter=1000, seed=0)  # channel 0 only
+    assert noise.mean() < 0.6
+
+
+def test_cell_labels_take_the_majority_of_each_block():
+    mask = np.zeros((1, 4, 4), np.int64)
+    mask[0, :2, :2] = [[3, 3], [3, 1]]  # majority 3
+    mask[0, :2, 2:] = [[1, 2], [2, 1]]  # tie 1 / 2 -> smallest
+    mask[0, 2:, :] = 5
+    np.testing.assert_array_equal(proxies.cell_labels(mask, 2, 2)[0], [[3, 1], [5, 5]])
+
+
+def test_nearest_other_never_picks_itself_and_finds_the_neighbour():
+    flat = np.array([[0.0, 0], [0.1, 0], [5, 5], [5, 5.2], [5, 5.2]])  # rows 3 and 4 are exact duplicates
+    nn = proxies.nearest_other(flat)
+    assert nn.tolist()[:3] == [1, 0, 3] and set(nn[3:].tolist()) == {3, 4} and (nn != np.arange(5)).all()
+
+
+def test_interpolation_at_zero_is_the_latent_and_standardising_does_not_move_the_midpoint():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((5, 3, 2, 2)) * np.array([1, 10, 100]).reshape(1, 3, 1, 1) + 7
+    nn = proxies.nearest_other(proxies.standardise(z).reshape(5, -1))
+    np.testing.assert_array_equal(proxies.interpolate(z, nn, 0.0), z)
+    s = proxies.standardise(z)
+    assert s.mean(axis=(0, 2, 3)) == pytest.approx(0, abs=1e-12) and s.std(axis=(0, 2, 3)) == pytest.approx(1)
+    # standardisation is affine per channel: the midpoint of standardised latents is the standardised midpoint
+    mean, std = z.mean(axis=(0, 2, 3), keepdims=True), z.std(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(proxies.interpolate(s, nn, 0.5), (proxies.interpolate(z, nn, 0.5) - mean) / std)
+
+
+def test_spearman_interval_matches_scipy():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(200)
+    y = x + rng.standard_normal(200)
+    iv = proxies.spearman_interval(x, y, n_resamples=1000, level=0.95, seed=0)
+    assert iv.point == pytest.approx(scipy.stats.spearmanr(x, y).statistic, abs=1e-15)
+    ref = scipy.stats.bootstrap(
+        (x, y),
+        lambda a, b: scipy.stats.spearmanr(a, b).statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=1000,
+        method="percentile",
+        rng=np.random.default_rng(1),
+    ).confidence_interval
+    assert iv.low == pytest.approx(ref.low, abs=0.02) and iv.high == pytest.approx(ref.high, abs=0.02)
+    monotone = proxies.spearman_interval(x[:8], np.exp(x[:8]), n_resamples=200, level=0.95, seed=0)
+    assert [monotone.point, monotone.low, monotone.high] == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="K >= 3"):
+        proxies.spearman_interval(x[:2], y[:2], n_resamples=10, level=0.95, seed=0)
+
+
+def test_correlations_per_dataset_match_scipy_and_skip_unmeasured_proxies():
+    from analysis.proxy_data import GEN_FD, PROXIES, correlations
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for dataset in ("shapes", "faces"):
+        fd = rng.uniform(10, 100, 7)
+        rows += [
+            {"item": f"i{k}", "dataset": dataset, GEN_FD: fd[k], "ifd": fd[k] + rng.normal(0, 5),
+             "probe_class": -fd[k], "psnr": rng.normal(), "rho": np.nan if dataset == "faces" else rng.normal()}
+            for k in range(7)
+        ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    table = correlations(frame, n_resamples=200, level=0.9, seed=0)
+    assert set(table["proxy"]) <= set(PROXIES) and not ((table["dataset"] == "faces") & (table["proxy"] == "rho")).any()
+    for r in table.itertuples():
+        part = frame[frame["dataset"] == r.dataset]
+        assert r.spearman == pytest.approx(scipy.stats.spearmanr(part[r.proxy], part[GEN_FD]).statistic)
+        assert r.low <= r.spearman + 1e-12 <= r.high + 2e-12 and r.n_items == 7
+    probe = table[table["proxy"] == "probe_class"].iloc[0]
+    assert probe.spearman == -1.0 and probe.agrees == "same sign" and probe.leaderboard == -0.82
