@@ -109,6 +109,7 @@ def main(params: Params, name: str) -> None:
         seed=seed,
         dist=dist,
         groups=lambda m: m.optim_groups(),
+        group_settings=variant.optim,
         signature=signature,
         desc=f"{name} phase 1 ({size}px)",
     )
@@ -128,6 +129,7 @@ def main(params: Params, name: str) -> None:
             seed=seed + 1,
             dist=dist,
             groups=lambda m: m.optim_groups(),
+            group_settings=variant.optim,
             signature=signature,
             desc=f"{name} phase 3 ({res}px)",
         )

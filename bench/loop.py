@@ -10,14 +10,15 @@ metrics and a tqdm bar on rank 0, and plain DDP under torchrun.
 Several optimisers (e.g. SD-VAE's generator and discriminator): `groups(model)` maps each loss key to
 the parameters it trains. The loop backpropagates the sum of those losses once, so each loss must
 only reach its own parameters (SD-VAE computes its generator loss through a detached
-discriminator, and its discriminator loss on detached reconstructions).
+discriminator, and its discriminator loss on detached reconstructions). Each key's optimiser takes
+`cfg`'s settings, or its own from `group_settings` (typed `OptimGroupCfg`: lr scale, betas, weight decay).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from bench.ckpt import (
     save_checkpoint,
     set_rng_state,
 )
-from bench.config import TrainCfg, as_dict
+from bench.config import OptimGroupCfg, TrainCfg, as_dict
 from bench.dist import DistInfo, reduce_mean
 from bench.log import get_logger, open_live
 
@@ -81,6 +82,46 @@ def decay_groups(model: nn.Module, params: list[nn.Parameter], weight_decay: flo
     keep = {id(p) for p in decay}
     no_decay = [p for p in params if id(p) not in keep]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizers(
+    model: nn.Module,
+    param_sets: dict[str, list[nn.Parameter]],
+    cfg: TrainCfg,
+    settings: Mapping[str, OptimGroupCfg],
+    fused: bool = False,
+) -> dict[str, torch.optim.AdamW]:
+    """One AdamW per loss key, with `cfg`'s lr, betas and weight decay, or the key's own entry of `settings`.
+
+    Args:
+        model: the module the parameters belong to (their names decide decay / no-decay, see `decay_groups`).
+        param_sets: loss key -> parameters it trains (`groups(model)`).
+        cfg: the run's optimiser settings.
+        settings: loss key -> its own settings; keys absent here use `cfg`'s.
+        fused: use the fused CUDA kernel.
+
+    Returns:
+        Loss key -> optimiser; each param group's "lr" is the key's base learning rate (before the schedule).
+
+    Raises:
+        ValueError: `settings` names a key that `param_sets` lacks (a misspelt or misplaced entry would else be
+            silently ignored).
+    """
+    unknown = sorted(set(settings) - set(param_sets))
+    if unknown:
+        raise ValueError(
+            f"optimiser settings are given for {unknown}, but the model's optimiser groups are {sorted(param_sets)}: "
+            "name only keys of the model's optim_groups() in the `optim` params entry"
+        )
+    optimizers = {}
+    for key, params in param_sets.items():
+        own = settings.get(key)
+        if own is None:
+            lr, betas, decay = cfg.lr, cfg.betas, cfg.weight_decay
+        else:
+            lr, betas, decay = cfg.lr * own.lr_scale, own.betas, own.weight_decay
+        optimizers[key] = torch.optim.AdamW(decay_groups(model, params, decay), lr=lr, betas=tuple(betas), fused=fused)
+    return optimizers
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
@@ -126,7 +167,7 @@ def train(
     seed: int,
     dist: DistInfo,
     groups: GroupsFn = default_groups,
-    group_lr: dict[str, float] | None = None,
+    group_settings: Mapping[str, OptimGroupCfg] | None = None,
     signature: Any = None,
     desc: str = "train",
 ) -> TrainResult:
@@ -141,7 +182,8 @@ def train(
         seed: base seed; rank r uses seed + r for its own randomness (masking, noise).
         dist: rank, world size and device from `bench.dist.setup`.
         groups: loss key -> parameters it optimises (one AdamW per key).
-        group_lr: base learning rate per loss key where it differs from `cfg.lr`.
+        group_settings: loss key -> its own optimiser settings where they differ from `cfg` (see
+            `build_optimizers`); part of what a checkpoint must match to be resumed.
         signature: anything JSON-like that identifies the run beyond `cfg` (model and objective settings);
             a checkpoint made with another signature, cfg or seed is not resumed.
         desc: progress-bar label.
@@ -155,15 +197,8 @@ def train(
     out_dir, ckpt_dir = Path(out_dir), Path(out_dir) / "ckpt"
     model.to(dist.device)
     param_sets = groups(model)
-    optimizers = {
-        key: torch.optim.AdamW(
-            decay_groups(model, params, cfg.weight_decay),
-            lr=(group_lr or {}).get(key, cfg.lr),
-            betas=tuple(cfg.betas),
-            fused=dist.device.type == "cuda",
-        )
-        for key, params in param_sets.items()
-    }
+    group_settings = dict(group_settings or {})
+    optimizers = build_optimizers(model, param_sets, cfg, group_settings, fused=dist.device.type == "cuda")
     base_lr = {k: opt.param_groups[0]["lr"] for k, opt in optimizers.items()}
     ema = (
         AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -175,7 +210,8 @@ def train(
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
         state = load_checkpoint(latest)
-        if state.get("params") != as_dict(cfg) or state.get("seed") != seed or state.get("signature") != signature:
+        same = state.get("params") == as_dict(cfg) and state.get("groups") == as_dict(group_settings)
+        if not same or state.get("seed") != seed or state.get("signature") != signature:
             log.warning("ignoring %s: it was trained with other settings; starting from step 0", latest)
         else:
             model.load_state_dict(state["model"])
@@ -267,6 +303,7 @@ def train(
                 "step": step,
                 "rng": rng_state(),
                 "params": as_dict(cfg),
+                "groups": as_dict(group_settings),
                 "seed": seed,
                 "signature": signature,
             }

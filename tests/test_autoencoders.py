@@ -66,7 +66,7 @@ OBJECTIVES = {
 
 def variant(kind: str, **objective) -> VariantCfg:
     blocks = {"dae": None, "vae": None, "sdvae": None, "vmae": None} | (objective or OBJECTIVES[kind])
-    v = VariantCfg(kind=kind, lr=1e-3, phases=PHASES, **blocks)
+    v = VariantCfg(kind=kind, lr=1e-3, optim={}, phases=PHASES, **blocks)
     v.check()
     return v
 
@@ -300,7 +300,7 @@ def test_params_yaml_items_build():
 
 def test_variant_check_enforces_the_kinds_block():
     with pytest.raises(ValueError, match="needs its 'vmae' block"):
-        VariantCfg("vmae", 1e-3, PHASES, None, None, None, None).check()
+        VariantCfg("vmae", 1e-3, {}, PHASES, None, None, None, None).check()
     with pytest.raises(ValueError, match="takes no 'dae' block"):
-        VariantCfg("ae", 1e-3, PHASES, DAELossCfg("gaussian", 0.1), None, None, None).check()
+        VariantCfg("ae", 1e-3, {}, PHASES, DAELossCfg("gaussian", 0.1), None, None, None).check()
     assert math.isclose(build("vae").kl.weight, 1e-3)

@@ -32,6 +32,13 @@ def test_every_preset_loads_and_validates(name, tmp_path):
     assert load_params(tmp_path / "params.yaml") == p
 
 
+def test_sdvae_discriminator_is_optimised_as_in_latent_diffusion():
+    variants = load_params(ROOT / "params.yaml").autoencoders.variants
+    disc = variants["sd-vae"].optim["disc_loss"]
+    assert (disc.lr_scale, disc.betas, disc.weight_decay) == (1.0, (0.5, 0.9), 0.0)
+    assert all(not v.optim for name, v in variants.items() if name != "sd-vae")
+
+
 def test_paper_presets_replace_the_embedded_sets():
     raw = preset.merged("paper-imagenet", ROOT / "params.yaml", ROOT / "presets")
     assert set(raw["data"]["sets"]) == {"imagenet", "ade20k", "celebamaskhq"}
@@ -101,6 +108,13 @@ BAD = [
     ("metrics.bootstrap.n_resamples", 5, r"'metrics.bootstrap.n_resamples' = 5 .*>= 10"),
     ("metrics.bootstrap.level", 1.0, r"'metrics.bootstrap.level' = 1.0 .*< 1"),
     ("metrics.bootstrap", _DELETE, r"missing key\(s\) \['metrics.bootstrap'\]"),
+    (
+        "autoencoders.variants.sd-vae.optim.disc_loss.betas",
+        [0.5],
+        r"'autoencoders.variants.sd-vae.optim.disc_loss'.*betas",
+    ),
+    ("autoencoders.variants.sd-vae.optim.disc_loss.lr_scale", 0.0, r"'.*optim.disc_loss.lr_scale' = 0.0 .*> 0"),
+    ("autoencoders.variants.ae.optim", _DELETE, r"missing key\(s\) \['autoencoders.variants.ae.optim'\]"),
 ]
 
 

@@ -41,6 +41,7 @@ from bench.config.core import (
     DatasetKind,
     FacesCfg,
     FeatnetsCfg,
+    OptimGroupCfg,
     PathsCfg,
     RuntimeCfg,
     ShapesCfg,
@@ -71,9 +72,9 @@ __all__ = [
     "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "AnalysisCfg", "AutoencoderKind", "AutoencodersCfg",
     "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind",
     "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg", "KLCfg",
-    "MetricsCfg", "ObjectiveCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "RuntimeCfg", "SDVAELossCfg",
-    "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg", "VariantCfg", "ViTArchCfg",
-    "as_dict", "bound", "load_params", "parse_params",
+    "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg",
+    "RuntimeCfg", "SDVAELossCfg", "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg",
+    "VariantCfg", "ViTArchCfg", "as_dict", "bound", "load_params", "parse_params",
 ]  # fmt: skip
 
 

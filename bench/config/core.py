@@ -150,6 +150,24 @@ class TrainCfg:
 
 
 @dataclass(frozen=True)
+class OptimGroupCfg:
+    """Optimiser settings of one parameter group (a loss key of `optim_groups`) where they differ from `TrainCfg`.
+
+    Any model whose `optim_groups()` names the key gets these settings from `bench.loop.train` (e.g. SD-VAE's
+    "disc_loss": latent diffusion optimises its discriminator with Adam, betas (0.5, 0.9), no weight decay; AdamW
+    with weight_decay 0 is that optimiser). The group follows the run's schedule (warmup, cosine) like the others.
+    """
+
+    lr_scale: float = bound(gt=0.0)  # times the run's base lr (1.0 in latent diffusion: both optimisers share it)
+    betas: tuple[float, ...]
+    weight_decay: float = bound(ge=0.0)
+
+    def check(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+
+
+@dataclass(frozen=True)
 class FeatnetsCfg:
     """The offline perceptual network (`featnets` stage): an autoencoder training loss, used where LPIPS-VGG
     weights are absent; a classifier over the union of `sets`' labels, trained on their train splits. The
