@@ -216,6 +216,28 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+TRAINING_STAGES = ("featnets", "judges", "train_ae", "train_dit")  # the stages that run `bench.loop.train`
+PLATEAU_COLUMNS = ["stage", "model", "run", "plateaued", "relative_improvement", "tail_steps", "steps", "threshold"]
+
+
+def plateaus(runs: str | Path) -> pd.DataFrame:
+    """Whether each training run's loss plateaued (`bench.plateau`), from the training stages' meta.json records.
+
+    Returns:
+        DataFrame[PLATEAU_COLUMNS], one row per run: `model` is the record's item[/dataset] path ("" for featnets
+        and judges), `run` the phase ("phase1", "phase3"), judge member or "dit"; `plateaued` is None where the run
+        was too short to judge. Records written before the verdict existed contribute no rows.
+    """
+    rows = []
+    for stage in TRAINING_STAGES:
+        root = layout.record_dir(runs, stage)
+        for meta in sorted(root.rglob(layout.META_FILE)):
+            model = "/".join(meta.parent.relative_to(root).parts)
+            for run, v in json.loads(meta.read_text()).get("plateau", {}).items():
+                rows.append({"stage": stage, "model": model, "run": run} | {k: v.get(k) for k in PLATEAU_COLUMNS[3:]})
+    return pd.DataFrame(rows, columns=PLATEAU_COLUMNS)
+
+
 def maps(runs: str | Path, item: str) -> dict[str, np.ndarray]:
     """Figs. 4 and 8: images, masks, k-means and PCA maps of compress@ITEM (keys "<set>/<what>")."""
     return _npz(layout.compress_dir(runs, item) / "maps.npz", layout.compress_stage(item))

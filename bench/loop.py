@@ -4,8 +4,8 @@ Per-model code is the loss, not the loop: `train()` takes a model, a loss functi
 `loss_fn(model, batch, step) -> {"loss": ..., other scalars}`, a dataset and a `TrainCfg`, and does
 the rest, reading top to bottom: AdamW with decay / no-decay groups, warmup + cosine or constant
 learning rate, gradient accumulation, bf16 autocast on CUDA (fp32 on CPU), clipping, EMA, a NaN/Inf
-guard, atomic checkpoints, exact resume (model, EMA, optimisers, step, RNG, data order), dvclive
-metrics and a tqdm bar on rank 0, and plain DDP under torchrun.
+guard, atomic checkpoints, exact resume (model, EMA, optimisers, step, RNG, data order, loss history), dvclive
+metrics and a tqdm bar on rank 0, plain DDP under torchrun, and the plateau verdict of the run (`bench.plateau`).
 
 Several optimisers (e.g. SD-VAE's generator and discriminator): `groups(model)` maps each loss key to
 the parameters it trains. The loop backpropagates the sum of those losses once, so each loss must
@@ -42,6 +42,7 @@ from bench.ckpt import (
 from bench.config import OptimGroupCfg, TrainCfg, as_dict
 from bench.dist import DistInfo, reduce_mean
 from bench.log import get_logger, open_live
+from bench.plateau import LOSS_KEY, plateau
 
 LossFn = Callable[[nn.Module, dict[str, Any], int], dict[str, torch.Tensor]]
 GroupsFn = Callable[[nn.Module], dict[str, list[nn.Parameter]]]
@@ -57,6 +58,7 @@ class TrainResult:
     step: int
     metrics: dict[str, float]  # last logged values
     wall_time_s: float  # this process's training time (excludes time before a resume)
+    plateau: dict[str, Any]  # `bench.plateau.plateau` of the whole run's per-step loss (rank 0's), for meta.json
 
 
 class _LossModule(nn.Module):
@@ -189,7 +191,7 @@ def train(
         desc: progress-bar label.
 
     Returns:
-        The trained model, its EMA (or None), the final step and the last logged metrics.
+        The trained model, its EMA (or None), the final step, the last logged metrics and the plateau verdict.
 
     Raises:
         FloatingPointError: a loss became NaN/Inf; the last good checkpoint stays on disk.
@@ -207,6 +209,7 @@ def train(
     )
 
     step, resumed = 0, False
+    history: list[float] = []  # per-step "loss" on this rank, for the plateau verdict; checkpointed for resume
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
         state = load_checkpoint(latest)
@@ -220,6 +223,7 @@ def train(
             if ema is not None:
                 ema.load_state_dict(state["ema"])
             step, resumed = int(state["step"]), True
+            history = state["loss_history"].tolist()
             log.info("resumed from %s at step %d", latest, step)
     torch.manual_seed(seed + dist.rank)
 
@@ -256,6 +260,7 @@ def train(
                 g["lr"] = base_lr[key] * factor
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
+        history.append(0.0)
         for micro_step in range(cfg.grad_accum):
             batch = _to_device(next(loader), dist.device)
             sync = micro_step == cfg.grad_accum - 1 or dist.world_size == 1
@@ -272,6 +277,7 @@ def train(
             total.backward()
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
+            history[-1] += float(out[LOSS_KEY].detach()) / cfg.grad_accum
         if cfg.grad_clip > 0:
             for key in optimizers:
                 sums[f"grad_norm/{key}"] = sums.get(f"grad_norm/{key}", 0.0) + float(
@@ -304,6 +310,7 @@ def train(
                 "rng": rng_state(),
                 "params": as_dict(cfg),
                 "groups": as_dict(group_settings),
+                "loss_history": torch.tensor(history, dtype=torch.float64),
                 "seed": seed,
                 "signature": signature,
             }
@@ -318,6 +325,7 @@ def train(
         step=step,
         metrics=last,
         wall_time_s=time.perf_counter() - start_time,
+        plateau=plateau(history, cfg.plateau),
     )
 
 

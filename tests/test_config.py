@@ -135,6 +135,7 @@ def test_numbers_written_as_1e_minus_4_are_floats():
     base = dict(
         steps=1, batch_size=1, grad_accum=1, lr="1e-4", lr_schedule="constant", warmup_steps=0, weight_decay=0,
         betas=[0.9, 0.95], grad_clip=0, ema_decay=0, precision="fp32", ckpt_every=1, log_every=1, num_workers=0,
+        plateau={"smoothing": 0.9, "tail": 0.2, "threshold": 0.01},
     )  # fmt: skip
     assert _build(TrainCfg, base, "t", "train").lr == pytest.approx(1e-4)
     with pytest.raises(ValueError, match=r"'train' is invalid: betas must be two numbers"):

@@ -152,6 +152,8 @@ def test_group_settings_train_resume_exactly_and_are_checked_on_resume(tmp_path)
     resumed = run(tmp_path / "b")
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+    # The loss history is checkpointed too: the resumed run judges its plateau on all 9 steps, as the straight one.
+    assert resumed.plateau == straight.plateau and straight.plateau["steps"] == 9
     # Other group settings: the checkpoint is not resumed, the run starts again from step 0.
     other = run(tmp_path / "a", settings={"aux": OptimGroupCfg(lr_scale=1.0, betas=(0.5, 0.9), weight_decay=0.0)})
     assert not torch.equal(other.model[3].weight, straight.model[3].weight)

@@ -43,6 +43,7 @@ from bench.config.core import (
     FeatnetsCfg,
     OptimGroupCfg,
     PathsCfg,
+    PlateauCfg,
     RuntimeCfg,
     ShapesCfg,
     TrainCfg,
@@ -72,7 +73,7 @@ __all__ = [
     "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "AnalysisCfg", "AutoencoderKind", "AutoencodersCfg",
     "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind",
     "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg", "KLCfg",
-    "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg",
+    "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "PlateauCfg",
     "RuntimeCfg", "SDVAELossCfg", "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg",
     "VariantCfg", "ViTArchCfg", "as_dict", "bound", "load_params", "parse_params",
 ]  # fmt: skip

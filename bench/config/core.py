@@ -118,6 +118,16 @@ class RuntimeCfg:
 
 
 @dataclass(frozen=True)
+class PlateauCfg:
+    """When a training run counts as trained to a plateau (`bench.plateau`): the EMA-smoothed loss improved by less
+    than `threshold` (relative) over the last `tail` fraction of the steps. Recorded, never acted on."""
+
+    smoothing: float = bound(ge=0.0, lt=1.0)  # EMA decay over the per-step loss (0.99: a ~100-step memory)
+    tail: float = bound(gt=0.0, lt=1.0)  # the final fraction of the steps compared (0.2: the last fifth)
+    threshold: float = bound(ge=0.0)  # relative improvement below which the run has plateaued
+
+
+@dataclass(frozen=True)
 class TrainCfg:
     """What `bench.loop.train` needs: optimiser, schedule, budget, precision, checkpointing.
 
@@ -139,6 +149,7 @@ class TrainCfg:
     ckpt_every: int = bound(ge=1)
     log_every: int = bound(ge=1)
     num_workers: int = bound(ge=0)
+    plateau: PlateauCfg  # how meta.json judges whether the loss plateaued (no effect on training)
 
     def check(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
