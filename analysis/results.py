@@ -107,6 +107,28 @@ def noise_curves(runs: str | Path, items: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+POSTERIOR_COLUMNS = ["item", "dataset", "channel", "std", "kl", "active_kl"]
+
+
+def posterior(runs: str | Path, items: list[str]) -> pd.DataFrame:
+    """eval_ae's posterior summary per latent channel (`autoencoders.posterior_stats`): one row per (item, dataset,
+    channel) with the mean posterior std and the KL to N(0, 1) in nats per value; a deterministic item has no rows.
+
+    Returns:
+        DataFrame[POSTERIOR_COLUMNS]; `active_kl` is the threshold the stage counted active channels with.
+    """
+    rows = []
+    for item in items:
+        m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")
+        for dataset, summary in m["posterior"].items():
+            if summary is None:
+                continue
+            for c, (std, kl) in enumerate(zip(summary["std_per_channel"], summary["kl_per_channel"], strict=True)):
+                rows.append({"item": item, "dataset": dataset, "channel": c, "std": std, "kl": kl,
+                             "active_kl": summary["active_kl"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=POSTERIOR_COLUMNS)
+
+
 def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Table 2 from eval_ae: one row per item: size, GFLOPs (256 px and native), throughput (the training wall time
     is train_ae's record: `efficiency_frame` joins it)."""

@@ -22,6 +22,7 @@ from analysis import claims, paper, paper_check, table_format
 from analysis.table_ablation import make_table_ablation
 from analysis.table_efficiency import RATIO_ROW, make_table_efficiency
 from analysis.table_generation import make_table_generation
+from analysis.table_posterior import make_table_posterior, to_markdown
 from analysis.table_recon import make_table_recon
 from bench import layout
 from bench.config import load_params
@@ -67,8 +68,11 @@ def world() -> dict:
     sigma_rho = {"ae": (0.8, 1.3), "dae": (1.2, 1.25), "vae": (1.5, 1.1), "sd-vae": (0.3, 1.05), "vmae": (0.4, 1.6)}
     sigma_rho |= {i: (0.5, 1.2) for i in ITEMS if i not in sigma_rho} | {"raw": (1.0, 1.2)}
     compress = {i: {s: v for s in SETS} for i, v in sigma_rho.items()}
+    # eval_ae's posterior per channel (std, KL nats/value); AE and DAE are deterministic
+    posterior = {i: None if i in ("ae", "dae") else ([0.5, 1.0, 1.5, 1.0], [0.0, 0.2, 0.005, 1.0]) for i in ITEMS}
     return {"recon": {i: {s: dict(v) for s in SETS} for i, v in recon.items()}, "gen": gen, "eff": eff,
-            "noise": {i: {s: list(v) for s in SETS} for i, v in noise.items()}, "compress": compress}  # fmt: skip
+            "noise": {i: {s: list(v) for s in SETS} for i, v in noise.items()}, "compress": compress,
+            "posterior": posterior}  # fmt: skip
 
 
 def _dump(path: Path, obj) -> None:
@@ -88,9 +92,13 @@ def write_runs(runs: Path, w: dict) -> None:
         efficiency = {"params_m": 1.0, "size_mib": e["size_mib"], "device": "cpu", "encode_img_s": e["encode_img_s"],
                       "decode_img_s": e["decode_img_s"], "gflops_256": {"encode": 0.0, "decode": 0.0,
                       "total": e["gflops"]}, "gflops_native": {"encode": 0.0, "decode": 0.0, "total": 0.0}}  # fmt: skip
+        q = w["posterior"][item]
+        posterior = {s: None if q is None else {"std_per_channel": q[0], "kl_per_channel": q[1], "active_kl": 0.01}
+                     for s in SETS}  # fmt: skip
         _dump(runs / "eval_ae" / item / "metrics.json", {
             "item": item, "kind": item, "perceptual": "percep-own", "extractors": {"judge": "judge-resnet-v1"},
-            "reconstruction": recon, "noise_curve": curves, "latent_std": {}, "efficiency": efficiency})  # fmt: skip
+            "reconstruction": recon, "noise_curve": curves, "latent_std": {}, "posterior": posterior,
+            "efficiency": efficiency})  # fmt: skip
         gen = {s: v | {"n_samples": 8, "reference": "train"} for s, v in w["gen"][item].items()}
         _dump(runs / "eval_gen" / item / "metrics.json", {"extractors": {"judge": "judge-resnet-v1"}, **gen})
         wall = {"phase1_s": e["train_wall_time_s"] * 0.75, "phase3_s": e["train_wall_time_s"] * 0.25}
@@ -222,6 +230,18 @@ def test_ablation_table(runs: Path) -> None:
     assert list(table[("paper", "rFID[inception] ↓")]) == [paper.TABLE4[i]["rfid"] for i in paper.ABLATION]
 
 
+def test_posterior_table(runs: Path) -> None:
+    table = make_table_posterior(runs, ITEMS, SETS)
+    assert list(table.index) == [(s, paper.LABELS.get(i, i)) for s in SETS for i in ITEMS]
+    vae, ae = table.loc[("shapes", "VAE")], table.loc[("faces", "AE")]
+    assert vae["std_mean"] == pytest.approx(1.0) and (vae["std_min"], vae["std_max"]) == (0.5, 1.5)
+    assert vae["kl"] == pytest.approx(1.205 / 4) and vae["active"] == 2 and vae["channels"] == 4  # 0.2 and 1.0 > 0.01
+    assert ae["posterior"] == "deterministic" and math.isnan(ae["std_mean"])
+    md = to_markdown(table, "t", [])
+    assert "| faces | DAE | deterministic (no posterior std) | – |" in md
+    assert "| shapes | VMAE | 1.0000 | 0.5000 | 1.5000 | 0.3013 | 2 | 4 |" in md
+
+
 def test_efficiency_table_ratio_and_training_time(runs: Path) -> None:
     table = make_table_efficiency(runs, ITEMS)
     assert list(table.index) == [*(paper.LABELS[i] for i in paper.MAIN), RATIO_ROW]
@@ -243,12 +263,14 @@ def test_missing_item_row_is_nan(runs: Path) -> None:
 
 
 def test_stage_mains_write_every_file(tmp_path: Path) -> None:
-    from analysis import table_ablation, table_efficiency, table_generation, table_recon
+    from analysis import table_ablation, table_efficiency, table_generation, table_posterior, table_recon
 
     params = tiny_params(tmp_path)
     write_runs(Path(params.paths.runs), world())
-    for module in (table_recon, table_efficiency, table_generation, table_ablation, paper_check):
+    for module in (table_recon, table_posterior, table_efficiency, table_generation, table_ablation, paper_check):
         module.main(params)
+    for name in ("table1_posterior.md", "table1_posterior.csv", "table1_posterior_channels.csv"):
+        assert (Path(params.paths.results) / "tables" / name).stat().st_size > 0
     tables = Path(params.paths.results) / "tables"
     for name in ("table1_recon", "table2_efficiency", "table3_generation", "table4_ablation"):
         for suffix in ("csv", "md", "tex"):
