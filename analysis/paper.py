@@ -26,6 +26,7 @@ ABLATION_LABELS = {
 }
 LABELS = {"ae": "AE", "dae": "DAE", "vae": "VAE", "sd-vae": "SD-VAE", "vmae": "VMAE", "vmae-release": "VMAE (release)"}
 PROBABILISTIC = ("vae", "sd-vae", "vmae")  # Fig. 6's grouping
+FIG6_EPS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3)  # the perturbation ratios the paper's Fig. 6 and the release sweep
 DETERMINISTIC = ("ae", "dae")
 
 PAPER_DATASETS = {  # the paper's datasets, by key, as every table, figure and claim names them
