@@ -6,6 +6,9 @@ Run: `python -m analysis.fig_noise` (DVC stage `fig_noise`). Reads the `noise_cu
 perceptual distance against eps. Deterministic autoencoders (AE, DAE) are dashed, probabilistic ones solid, as in
 the paper's caption. Shaded bands are the confidence intervals of `runs/intervals/intervals.json` (the intervals
 stage: paired bootstrap over eval images plus the judge-ensemble spread), drawn for the columns it covers (rFD).
+
+The eps axis is symmetric-log (linear below 0.01, logarithmic above), so the paper's 0.01 ... 0.3 stay readable
+beside the suite's larger ratios (up to 2); the part beyond the paper's largest eps is greyed.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from analysis import results, style
+from analysis import paper, results, style
 from bench.config import Params, load_params
 from bench.layout import figures_dir
 from bench.outputs import save_figures
 
 NAME = "noise_curves"
+LINEAR_BELOW = 0.01  # symlog axis: linear up to the paper's smallest non-zero eps, logarithmic above
 
 
 def make_fig_noise(
@@ -65,6 +70,11 @@ def make_fig_noise(
                 if band is not None:
                     band = band.sort_values("eps")
                     ax.fill_between(band["eps"], band["low"], band["high"], color=style.colour(item), alpha=0.15, lw=0)
+            ax.set_xscale("symlog", linthresh=LINEAR_BELOW)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))  # 0.01, not 10^-2
+            beyond = max(paper.FIG6_EPS)
+            if curves["eps"].max() > beyond:
+                ax.axvspan(beyond, curves["eps"].max(), color="0.5", alpha=0.08, lw=0)
             ax.set_xlabel("perturbation ratio ε")
             ax.set_ylabel(style.axis_label(column))
             ax.grid(alpha=0.3)
@@ -72,6 +82,8 @@ def make_fig_noise(
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(items), frameon=False)
     title = "Fig. 6: reconstruction from noisy latents (dashed: deterministic, solid: probabilistic)"
+    if curves["eps"].max() > max(paper.FIG6_EPS):
+        title += f"\ngrey: ε beyond the paper's largest ({max(paper.FIG6_EPS):g})"
     if intervals is not None:
         title += f"\nbands: {intervals['level']:.0%} CIs (paired bootstrap over eval images + judge-ensemble spread)"
     fig.suptitle(title)

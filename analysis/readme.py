@@ -3,7 +3,8 @@
 Run: `python -m analysis.readme` (the last step of `make repro`, after `dvc repro`). It copies the report's
 tables (Markdown) and figures (PNG) into `docs/results/`, which git tracks, since `results/` is a DVC output
 and therefore not in git, and rewrites the part of README.md between the two markers below with those tables,
-the figures, the paper-claims summary and the wall time of every stage (from their `meta.json`).
+the figures, the paper-claims summary, whether each training run's loss plateaued and the wall time of every stage
+(both from the stages' `meta.json` records).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import torch
 
+from analysis.results import plateaus
 from bench import layout
 from bench.config import Params, load_params
 from bench.layout import figures_dir, tables_dir
@@ -23,7 +26,15 @@ from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DOCS = Path("docs/results")
-TABLES = ("metric_validation", "table1_recon", "table2_efficiency", "table3_generation", "table4_ablation", "proxies")
+TABLES = (
+    "metric_validation",
+    "table1_recon",
+    "table1_posterior",
+    "table2_efficiency",
+    "table3_generation",
+    "table4_ablation",
+    "proxies",
+)
 FIGURES = (
     ("dataset_samples", "The embedded datasets and their masks"),
     ("samples_shapes", "Fig. 1 analogue: class-conditional samples (shapes)"),
@@ -50,6 +61,29 @@ def stage_times(records: Path) -> list[tuple[str, float]]:
         if value is not None:
             rows.append(("/".join(rel.parts), float(value)))
     return rows
+
+
+def plateau_lines(runs: str | Path) -> list[str]:
+    """The README's plateau table: one row per training run (empty where no record carries a verdict)."""
+    frame = plateaus(runs)
+    if frame.empty:
+        return []
+    lines = [
+        "**Trained to a plateau?** A run has plateaued when its training loss, smoothed by an exponential moving "
+        "average, improved by less than the threshold (relative) over its last tail steps (`bench/plateau.py`; "
+        "settings under `*.train.plateau` in params.yaml). **no**: more steps would still lower the loss.",
+        "",
+        "| stage | model | run | plateaued | improvement over the tail | tail steps / steps | threshold |",
+        "|---|---|---|---|--:|--:|--:|",
+    ]
+    for r in frame.itertuples(index=False):
+        gain = "–" if pd.isna(r.relative_improvement) else f"{100 * r.relative_improvement:.2f} %"
+        verdict = "too short to judge" if pd.isna(r.plateaued) else "yes" if r.plateaued else "**no**"
+        lines.append(
+            f"| {r.stage} | {r.model or '–'} | {r.run} | {verdict} | {gain} | {r.tail_steps} / {r.steps} "
+            f"| {100 * r.threshold:.1f} % |"
+        )
+    return [*lines, ""]
 
 
 def build_section(params: Params) -> str:
@@ -84,6 +118,7 @@ def build_section(params: Params) -> str:
         if src.is_file():
             shutil.copy(src, DOCS / src.name)
             lines += [f"**{caption}**", "", f"![{caption}](docs/results/{src.name})", ""]
+    lines += plateau_lines(params.paths.runs)
     times = stage_times(layout.records_root(params.paths))
     if times:
         total = sum(t for _, t in times)

@@ -108,6 +108,28 @@ def noise_curves(runs: str | Path, items: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+POSTERIOR_COLUMNS = ["item", "dataset", "channel", "std", "kl", "active_kl"]
+
+
+def posterior(runs: str | Path, items: list[str]) -> pd.DataFrame:
+    """eval_ae's posterior summary per latent channel (`autoencoders.posterior_stats`): one row per (item, dataset,
+    channel) with the mean posterior std and the KL to N(0, 1) in nats per value; a deterministic item has no rows.
+
+    Returns:
+        DataFrame[POSTERIOR_COLUMNS]; `active_kl` is the threshold the stage counted active channels with.
+    """
+    rows = []
+    for item in items:
+        m = _json(layout.eval_ae_metrics(runs, item), f"eval_ae@{item}")
+        for dataset, summary in m["posterior"].items():
+            if summary is None:
+                continue
+            for c, (std, kl) in enumerate(zip(summary["std_per_channel"], summary["kl_per_channel"], strict=True)):
+                rows.append({"item": item, "dataset": dataset, "channel": c, "std": std, "kl": kl,
+                             "active_kl": summary["active_kl"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=POSTERIOR_COLUMNS)
+
+
 def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Table 2 from eval_ae: one row per item: size, GFLOPs (256 px and native), throughput (the training wall time
     is train_ae's record: `efficiency_frame` joins it)."""
@@ -236,6 +258,28 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+TRAINING_STAGES = ("featnets", "judges", "train_ae", "train_dit")  # the stages that run `bench.loop.train`
+PLATEAU_COLUMNS = ["stage", "model", "run", "plateaued", "relative_improvement", "tail_steps", "steps", "threshold"]
+
+
+def plateaus(runs: str | Path) -> pd.DataFrame:
+    """Whether each training run's loss plateaued (`bench.plateau`), from the training stages' meta.json records.
+
+    Returns:
+        DataFrame[PLATEAU_COLUMNS], one row per run: `model` is the record's item[/dataset] path ("" for featnets
+        and judges), `run` the phase ("phase1", "phase3"), judge member or "dit"; `plateaued` is None where the run
+        was too short to judge. Records written before the verdict existed contribute no rows.
+    """
+    rows = []
+    for stage in TRAINING_STAGES:
+        root = layout.record_dir(runs, stage)
+        for meta in sorted(root.rglob(layout.META_FILE)):
+            model = "/".join(meta.parent.relative_to(root).parts)
+            for run, v in json.loads(meta.read_text()).get("plateau", {}).items():
+                rows.append({"stage": stage, "model": model, "run": run} | {k: v.get(k) for k in PLATEAU_COLUMNS[3:]})
+    return pd.DataFrame(rows, columns=PLATEAU_COLUMNS)
 
 
 def maps(runs: str | Path, item: str) -> dict[str, np.ndarray]:

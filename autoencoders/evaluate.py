@@ -13,6 +13,9 @@ a set left out of `autoencoders.train_sets` is then scored as a transfer set. Pe
   `recon_images` below the split size the rFD compares a subset with the full split);
 - Fig. 6: the same metrics after z' = mu + eps * n * std_c for each eps in `metrics.noise_eps` (see
   `autoencoders.robustness`; the eps = 0 row is the Table 1 row, computed once);
+- the posterior, for every probabilistic autoencoder (`autoencoders.posterior_stats`): the mean posterior std
+  per latent channel and its mean over channels, the KL to N(0, I) in nats per latent value, per channel and
+  overall, and the number of active channels (KL above `metrics.active_kl`); null for deterministic ones;
 - Table 2: parameters and fp32 MiB of what encode + decode read, GFLOPs per image (encode + decode, counted on the
   meta device) at 256 px and at the native resolution, and encode / decode throughput on this device (the training
   wall time comes from train_ae's record in the report, so this stage does not depend on a volatile file). The
@@ -43,6 +46,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from autoencoders import InferenceOnly, build_autoencoder, load_trained
+from autoencoders.posterior_stats import posterior_summary
 from autoencoders.robustness import latent_std, noise_sweep
 from bench import layout
 from bench.config import Params, load_params
@@ -154,10 +158,11 @@ def main(params: Params, name: str) -> None:
     perceptual.to(device)
     out = layout.run_dir(params.paths, "eval_ae", name)
 
-    reconstruction, curves, stds, examples, members, features = {}, {}, {}, {}, {}, {}
+    reconstruction, curves, stds, posteriors, examples, members, features = {}, {}, {}, {}, {}, {}, {}
     for dataset in params.data.sets:
         refs = {e: load_reference(p, identities[e]) for e, p in ref_paths[dataset].items()}
         std_c = latent_std(model, eval_loader(params, dataset), device)  # first pass: the noise scale
+        posteriors[dataset] = posterior_summary(model, eval_loader(params, dataset), device, cfg.active_kl)
         result = noise_sweep(
             model,
             eval_loader(params, dataset),
@@ -199,6 +204,7 @@ def main(params: Params, name: str) -> None:
         "noise_curve": curves,
         "members": members,  # per set, per eps: metric -> the judge-ensemble members' values
         "latent_std": stds,
+        "posterior": posteriors,  # per set: the posterior summary, or None for a deterministic model
         "efficiency": efficiency(params, name, model, first, device),
     }
     with atomic_path(layout.eval_ae_examples(params.paths, name)) as tmp, tmp.open("wb") as f:
@@ -223,6 +229,7 @@ def main(params: Params, name: str) -> None:
                     "recon_images",
                     "noise_eps",
                     "noise_seed",
+                    "active_kl",
                     "throughput_repeats",
                     "swd",
                 )

@@ -11,7 +11,8 @@ Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.nam
 
 Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png` (eval images over their
 reconstructions), `params.json`; `<runs>/work/train_ae/NAME/phase{1,3}/`: resumable checkpoints and dvclive curves;
-`<runs>/records/train_ae/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network.
+`<runs>/records/train_ae/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network,
+and per phase whether the loss plateaued (`bench.plateau`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def main(params: Params, name: str) -> None:
         signature["perceptual_loss_scale"] = loss_scale
     pre_steps, ft_steps = phase_steps(cfg.train.steps, variant.phases.finetune_fraction)
     seed = params.seed
-    wall = {}
+    wall, plateaus = {}, {}
 
     # Phase 1: (masked) pre-training at reduced resolution.
     size = res // variant.phases.pretrain_downscale
@@ -109,10 +110,11 @@ def main(params: Params, name: str) -> None:
         seed=seed,
         dist=dist,
         groups=lambda m: m.optim_groups(),
+        group_settings=variant.optim,
         signature=signature,
         desc=f"{name} phase 1 ({size}px)",
     )
-    wall["phase1_s"] = result.wall_time_s
+    wall["phase1_s"], plateaus["phase1"] = result.wall_time_s, result.plateau
     # Phase 2: positional tables to the full resolution (bilinear, as the release).
     model.set_image_size(res)
     # Phase 3: fine-tuning at full resolution.
@@ -128,10 +130,11 @@ def main(params: Params, name: str) -> None:
             seed=seed + 1,
             dist=dist,
             groups=lambda m: m.optim_groups(),
+            group_settings=variant.optim,
             signature=signature,
             desc=f"{name} phase 3 ({res}px)",
         )
-        wall["phase3_s"] = result.wall_time_s
+        wall["phase3_s"], plateaus["phase3"] = result.wall_time_s, result.plateau
 
     if dist.is_main:
         final = result.ema if result.ema is not None else result.model
@@ -162,6 +165,7 @@ def main(params: Params, name: str) -> None:
             parameters=sum(p.numel() for n, p in final.named_parameters() if not n.startswith("discriminator.")),
             versions={"timm": version("timm"), "diffusers": version("diffusers")},
             last_metrics=result.metrics,
+            plateau=plateaus,
         )
     cleanup()
 

@@ -4,20 +4,21 @@ Per-model code is the loss, not the loop: `train()` takes a model, a loss functi
 `loss_fn(model, batch, step) -> {"loss": ..., other scalars}`, a dataset and a `TrainCfg`, and does
 the rest, reading top to bottom: AdamW with decay / no-decay groups, warmup + cosine or constant
 learning rate, gradient accumulation, bf16 autocast on CUDA (fp32 on CPU), clipping, EMA, a NaN/Inf
-guard, atomic checkpoints, exact resume (model, EMA, optimisers, step, RNG, data order), dvclive
-metrics and a tqdm bar on rank 0, and plain DDP under torchrun.
+guard, atomic checkpoints, exact resume (model, EMA, optimisers, step, RNG, data order, loss history), dvclive
+metrics and a tqdm bar on rank 0, plain DDP under torchrun, and the plateau verdict of the run (`bench.plateau`).
 
 Several optimisers (e.g. SD-VAE's generator and discriminator): `groups(model)` maps each loss key to
 the parameters it trains. The loop backpropagates the sum of those losses once, so each loss must
 only reach its own parameters (SD-VAE computes its generator loss through a detached
-discriminator, and its discriminator loss on detached reconstructions).
+discriminator, and its discriminator loss on detached reconstructions). Each key's optimiser takes
+`cfg`'s settings, or its own from `group_settings` (typed `OptimGroupCfg`: lr scale, betas, weight decay).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,10 @@ from bench.ckpt import (
     save_checkpoint,
     set_rng_state,
 )
-from bench.config import TrainCfg, as_dict
+from bench.config import OptimGroupCfg, TrainCfg, as_dict
 from bench.dist import DistInfo, reduce_mean
 from bench.log import get_logger, open_live
+from bench.plateau import LOSS_KEY, plateau
 
 LossFn = Callable[[nn.Module, dict[str, Any], int], dict[str, torch.Tensor]]
 GroupsFn = Callable[[nn.Module], dict[str, list[nn.Parameter]]]
@@ -56,6 +58,7 @@ class TrainResult:
     step: int
     metrics: dict[str, float]  # last logged values
     wall_time_s: float  # this process's training time (excludes time before a resume)
+    plateau: dict[str, Any]  # `bench.plateau.plateau` of the whole run's per-step loss (rank 0's), for meta.json
 
 
 class _LossModule(nn.Module):
@@ -81,6 +84,46 @@ def decay_groups(model: nn.Module, params: list[nn.Parameter], weight_decay: flo
     keep = {id(p) for p in decay}
     no_decay = [p for p in params if id(p) not in keep]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizers(
+    model: nn.Module,
+    param_sets: dict[str, list[nn.Parameter]],
+    cfg: TrainCfg,
+    settings: Mapping[str, OptimGroupCfg],
+    fused: bool = False,
+) -> dict[str, torch.optim.AdamW]:
+    """One AdamW per loss key, with `cfg`'s lr, betas and weight decay, or the key's own entry of `settings`.
+
+    Args:
+        model: the module the parameters belong to (their names decide decay / no-decay, see `decay_groups`).
+        param_sets: loss key -> parameters it trains (`groups(model)`).
+        cfg: the run's optimiser settings.
+        settings: loss key -> its own settings; keys absent here use `cfg`'s.
+        fused: use the fused CUDA kernel.
+
+    Returns:
+        Loss key -> optimiser; each param group's "lr" is the key's base learning rate (before the schedule).
+
+    Raises:
+        ValueError: `settings` names a key that `param_sets` lacks (a misspelt or misplaced entry would else be
+            silently ignored).
+    """
+    unknown = sorted(set(settings) - set(param_sets))
+    if unknown:
+        raise ValueError(
+            f"optimiser settings are given for {unknown}, but the model's optimiser groups are {sorted(param_sets)}: "
+            "name only keys of the model's optim_groups() in the `optim` params entry"
+        )
+    optimizers = {}
+    for key, params in param_sets.items():
+        own = settings.get(key)
+        if own is None:
+            lr, betas, decay = cfg.lr, cfg.betas, cfg.weight_decay
+        else:
+            lr, betas, decay = cfg.lr * own.lr_scale, own.betas, own.weight_decay
+        optimizers[key] = torch.optim.AdamW(decay_groups(model, params, decay), lr=lr, betas=tuple(betas), fused=fused)
+    return optimizers
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
@@ -126,7 +169,7 @@ def train(
     seed: int,
     dist: DistInfo,
     groups: GroupsFn = default_groups,
-    group_lr: dict[str, float] | None = None,
+    group_settings: Mapping[str, OptimGroupCfg] | None = None,
     signature: Any = None,
     desc: str = "train",
 ) -> TrainResult:
@@ -141,13 +184,14 @@ def train(
         seed: base seed; rank r uses seed + r for its own randomness (masking, noise).
         dist: rank, world size and device from `bench.dist.setup`.
         groups: loss key -> parameters it optimises (one AdamW per key).
-        group_lr: base learning rate per loss key where it differs from `cfg.lr`.
+        group_settings: loss key -> its own optimiser settings where they differ from `cfg` (see
+            `build_optimizers`); part of what a checkpoint must match to be resumed.
         signature: anything JSON-like that identifies the run beyond `cfg` (model and objective settings);
             a checkpoint made with another signature, cfg or seed is not resumed.
         desc: progress-bar label.
 
     Returns:
-        The trained model, its EMA (or None), the final step and the last logged metrics.
+        The trained model, its EMA (or None), the final step, the last logged metrics and the plateau verdict.
 
     Raises:
         FloatingPointError: a loss became NaN/Inf; the last good checkpoint stays on disk.
@@ -155,15 +199,8 @@ def train(
     out_dir, ckpt_dir = Path(out_dir), Path(out_dir) / "ckpt"
     model.to(dist.device)
     param_sets = groups(model)
-    optimizers = {
-        key: torch.optim.AdamW(
-            decay_groups(model, params, cfg.weight_decay),
-            lr=(group_lr or {}).get(key, cfg.lr),
-            betas=tuple(cfg.betas),
-            fused=dist.device.type == "cuda",
-        )
-        for key, params in param_sets.items()
-    }
+    group_settings = dict(group_settings or {})
+    optimizers = build_optimizers(model, param_sets, cfg, group_settings, fused=dist.device.type == "cuda")
     base_lr = {k: opt.param_groups[0]["lr"] for k, opt in optimizers.items()}
     ema = (
         AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -172,10 +209,12 @@ def train(
     )
 
     step, resumed = 0, False
+    history: list[float] = []  # per-step "loss" on this rank, for the plateau verdict; checkpointed for resume
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
         state = load_checkpoint(latest)
-        if state.get("params") != as_dict(cfg) or state.get("seed") != seed or state.get("signature") != signature:
+        same = state.get("params") == as_dict(cfg) and state.get("groups") == as_dict(group_settings)
+        if not same or state.get("seed") != seed or state.get("signature") != signature:
             log.warning("ignoring %s: it was trained with other settings; starting from step 0", latest)
         else:
             model.load_state_dict(state["model"])
@@ -184,6 +223,7 @@ def train(
             if ema is not None:
                 ema.load_state_dict(state["ema"])
             step, resumed = int(state["step"]), True
+            history = state["loss_history"].tolist()
             log.info("resumed from %s at step %d", latest, step)
     torch.manual_seed(seed + dist.rank)
 
@@ -220,6 +260,7 @@ def train(
                 g["lr"] = base_lr[key] * factor
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
+        history.append(0.0)
         for micro_step in range(cfg.grad_accum):
             batch = _to_device(next(loader), dist.device)
             sync = micro_step == cfg.grad_accum - 1 or dist.world_size == 1
@@ -236,6 +277,7 @@ def train(
             total.backward()
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
+            history[-1] += float(out[LOSS_KEY].detach()) / cfg.grad_accum
         if cfg.grad_clip > 0:
             for key in optimizers:
                 sums[f"grad_norm/{key}"] = sums.get(f"grad_norm/{key}", 0.0) + float(
@@ -267,6 +309,8 @@ def train(
                 "step": step,
                 "rng": rng_state(),
                 "params": as_dict(cfg),
+                "groups": as_dict(group_settings),
+                "loss_history": torch.tensor(history, dtype=torch.float64),
                 "seed": seed,
                 "signature": signature,
             }
@@ -281,6 +325,7 @@ def train(
         step=step,
         metrics=last,
         wall_time_s=time.perf_counter() - start_time,
+        plateau=plateau(history, cfg.plateau),
     )
 
 

@@ -8,7 +8,7 @@ The evaluation networks are another stage (`bench.train_judges`), trained on a s
 
 Writes `<runs>/featnets/`: `perceptual.pt` (identity, config and state dict), `metrics.json` (held-out accuracy,
 overall and per set), `params.json`; checkpoints and dvclive curves under `<runs>/work/featnets/perceptual/`;
-`meta.json` under `<runs>/records/featnets/`.
+`meta.json` (with the plateau verdict of the loss, `bench.plateau`) under `<runs>/records/featnets/`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main(params: Params) -> None:
     eval_parts, _, _ = joint_splits(params, "eval")
     train_set = ConcatDataset(list(train_parts.values()))
 
-    metrics = {}
+    metrics, plateaus = {}, {}
     for role, arch, seed in (("perceptual", cfg.perceptual, params.seed),):
         model = build_featnet(arch, num_classes, params.data.resolution)
         result = train(
@@ -93,6 +93,7 @@ def main(params: Params) -> None:
         per_set = {name: accuracy(net, DataLoader(part, batch_size=EVAL_BATCH)) for name, part in eval_parts.items()}
         overall = sum(per_set[n] * len(p) for n, p in eval_parts.items()) / sum(len(p) for p in eval_parts.values())
         metrics[role] = {"network": arch, "eval_accuracy": overall, "eval_accuracy_per_set": per_set}
+        plateaus[role] = result.plateau
         if dist.is_main:
             with atomic_path(layout.featnet(params.paths, role)) as tmp:
                 torch.save(featnet_state(net.cpu()), tmp)
@@ -105,6 +106,7 @@ def main(params: Params) -> None:
             world_size=dist.world_size,
             num_classes=num_classes,
             label_names=label_names,
+            plateau=plateaus,
         )
     cleanup()
 

@@ -16,7 +16,7 @@ instrument and are treated as one:
 Writes `<runs>/judges/`: `judge-<k>.pt` per member (identity, config, state dict), `metrics.json` (per member:
 val-split class accuracy overall and per set, pixel accuracy of the masks, whether it reaches
 `judges.min_accuracy`), `params.json`; checkpoints and dvclive curves under `<runs>/work/judges/judge-<k>/`;
-`meta.json` under `<runs>/records/judges/`.
+`meta.json` (with each member's plateau verdict, `bench.plateau`) under `<runs>/records/judges/`.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def main(params: Params) -> None:
     mirror = mirror_ids(mask_names)
     num_masks = len(mask_names) if cfg.seg_weight > 0 else 0
 
-    members = []
+    members, plateaus = [], {}
     for k in range(cfg.members):
         model = build_featnet(cfg.network, len(label_names), params.data.resolution, num_masks)
         result = train(
@@ -170,6 +170,7 @@ def main(params: Params) -> None:
             desc=f"judges {layout.judge_name(k)}",
         )
         net = result.model.eval()
+        plateaus[layout.judge_name(k)] = result.plateau
         per_set = {name: held_out(net, part) for name, part in check_parts.items()}
         n = {name: len(part) for name, part in check_parts.items()}
         acc = sum(per_set[s]["accuracy"] * n[s] for s in n) / sum(n.values())
@@ -205,6 +206,7 @@ def main(params: Params) -> None:
             world_size=dist.world_size,
             label_names=label_names,
             mask_names=mask_names,
+            plateau=plateaus,
         )
     cleanup()
 

@@ -9,8 +9,8 @@ re-samples z = mu + sigma * eps.
 
 Writes `<runs>/train_dit/NAME/<dataset>/`: `model.pt` (EMA weights, a plain state dict), `dit.json` (the
 architecture and the SHA-256 of the `stats.json` trained on, which the sample stage checks), `params.json`;
-`<runs>/work/train_dit/NAME/<dataset>/`: `ckpt/` (resumable) and `live/` (dvclive); `meta.json` to
-`<runs>/records/train_dit/NAME/<dataset>/`.
+`<runs>/work/train_dit/NAME/<dataset>/`: `ckpt/` (resumable) and `live/` (dvclive); `meta.json` (with the plateau
+verdict of the loss, `bench.plateau`) to `<runs>/records/train_dit/NAME/<dataset>/`.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def main(params: Params, name: str) -> None:
                 stats_sha256=stats.sha256,
                 weights=weights,
                 last_metrics=result.metrics,
+                plateau={"dit": result.plateau},
             )
     cleanup()
 

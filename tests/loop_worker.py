@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from bench.config import RuntimeCfg, TrainCfg
+from bench.config import PlateauCfg, RuntimeCfg, TrainCfg
 from bench.dist import cleanup, setup
 from bench.loop import train
 
@@ -26,7 +26,7 @@ def train_cfg(steps: int, ema: float = 0.9, accum: int = 1, batch: int = 8) -> T
     return TrainCfg(
         steps=steps, batch_size=batch, grad_accum=accum, lr=1e-2, lr_schedule="cosine", warmup_steps=2,
         weight_decay=0.01, betas=(0.9, 0.95), grad_clip=1.0, ema_decay=ema, precision="fp32",
-        ckpt_every=3, log_every=2, num_workers=0,
+        ckpt_every=3, log_every=2, num_workers=0, plateau=PlateauCfg(smoothing=0.9, tail=0.2, threshold=0.01),
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from bench.config import (
     DAELossCfg,
     KLCfg,
     PhasesCfg,
+    PlateauCfg,
     SDVAELossCfg,
     TrainCfg,
     VariantCfg,
@@ -66,7 +67,7 @@ OBJECTIVES = {
 
 def variant(kind: str, **objective) -> VariantCfg:
     blocks = {"dae": None, "vae": None, "sdvae": None, "vmae": None} | (objective or OBJECTIVES[kind])
-    v = VariantCfg(kind=kind, lr=1e-3, phases=PHASES, **blocks)
+    v = VariantCfg(kind=kind, lr=1e-3, optim={}, phases=PHASES, **blocks)
     v.check()
     return v
 
@@ -75,6 +76,7 @@ def section(variants: dict[str, VariantCfg]) -> AutoencodersCfg:
     train = TrainCfg(
         steps=2, batch_size=2, grad_accum=1, lr=1e-3, lr_schedule="constant", warmup_steps=0, weight_decay=0.0,
         betas=(0.9, 0.95), grad_clip=0.0, ema_decay=0.0, precision="fp32", ckpt_every=1, log_every=1, num_workers=0,
+        plateau=PlateauCfg(smoothing=0.9, tail=0.2, threshold=0.01),
     )  # fmt: skip
     cfg = AutoencodersCfg(tuple(variants), ("shapes",), train, TINY_CONV, TINY_VIT, variants, percep_own_scale=1.0)
     cfg.check()
@@ -300,7 +302,7 @@ def test_params_yaml_items_build():
 
 def test_variant_check_enforces_the_kinds_block():
     with pytest.raises(ValueError, match="needs its 'vmae' block"):
-        VariantCfg("vmae", 1e-3, PHASES, None, None, None, None).check()
+        VariantCfg("vmae", 1e-3, {}, PHASES, None, None, None, None).check()
     with pytest.raises(ValueError, match="takes no 'dae' block"):
-        VariantCfg("ae", 1e-3, PHASES, DAELossCfg("gaussian", 0.1), None, None, None).check()
+        VariantCfg("ae", 1e-3, {}, PHASES, DAELossCfg("gaussian", 0.1), None, None, None).check()
     assert math.isclose(build("vae").kl.weight, 1e-3)

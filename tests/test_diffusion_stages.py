@@ -160,6 +160,8 @@ def test_train_dit_outputs(run):
         assert (out / layout.DIT_WEIGHTS_FILE).is_file() and list((work / "ckpt").glob("ckpt_*.pt"))
         record = meta(run, "train_dit", "ae", dataset)
         assert record["steps"] == run.diffusion.train.steps and np.isfinite(record["last_metrics"]["loss"])
+        assert record["plateau"]["dit"]["steps"] == run.diffusion.train.steps
+        assert record["plateau"]["dit"]["threshold"] == run.diffusion.train.plateau.threshold
 
 
 def test_sample_outputs(run):

@@ -46,7 +46,7 @@ from tests.conftest import tiny_params
 pytestmark = pytest.mark.slow
 ITEM = "vmae"
 TOP_KEYS = {"item", "kind", "perceptual", "extractors", "versions", "reconstruction", "noise_curve", "members",
-            "latent_std", "efficiency"}  # fmt: skip
+            "latent_std", "posterior", "efficiency"}  # fmt: skip
 MEMBERS = ("judge-0", "judge-1", "judge-2")  # the tiny preset's ensemble (judges.members: 3)
 # Every row: per-image means, each member's rFD and the ensemble mean; the clean row (Table 1) also the pyramid SWD.
 ROW_KEYS = {"l1[0-1]", "mse[0-1]", "psnr", "ssim", "percep[own]", "rfd[judge]"} | {f"rfd[{m}]" for m in MEMBERS}
@@ -140,6 +140,26 @@ def test_eps0_row_is_the_clean_reconstruction(tiny):
         recon_u8 = to_uint8_image(y).permute(0, 2, 3, 1).numpy()
         expected[SWD_KEY] = pyramid_swd(recon_u8, uint8_array(split), params.metrics.swd, params.seed)
         assert clean == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_posterior_summary_of_the_eval_split(tiny):
+    """VMAE is probabilistic: per set, the mean posterior std per channel and the KL per value, recomputed here in one
+    batch from the trained model's posteriors (eval_ae encodes in batches of metrics.batch_size)."""
+    params, m = tiny
+    model = load_trained(ITEM, params.autoencoders, run_dir(params.paths, "train_ae", ITEM) / "model.pt",
+                         image_size=params.data.resolution)  # fmt: skip
+    assert set(m["posterior"]) == set(params.data.sets)
+    for s in params.data.sets:
+        x = torch.stack([item["image"] for item in open_split(params.paths.data, s, "eval")])
+        with torch.no_grad():
+            q = model.encode(x)  # (N, C, h, w) mean and logvar
+        kl = 0.5 * (q.mean.double() ** 2 + q.logvar.double().exp() - 1 - q.logvar.double())
+        summary = m["posterior"][s]
+        assert summary["std_per_channel"] == pytest.approx(q.std.double().mean(dim=(0, 2, 3)).tolist(), rel=1e-5)
+        assert summary["kl_per_channel"] == pytest.approx(kl.mean(dim=(0, 2, 3)).tolist(), rel=1e-5, abs=1e-8)
+        assert summary["std_mean"] == pytest.approx(float(np.mean(summary["std_per_channel"])), rel=1e-12)
+        active = sum(v > params.metrics.active_kl for v in summary["kl_per_channel"])
+        assert summary["active_channels"] == active and summary["channels"] == params.autoencoders.vit.latent_channels
 
 
 def test_features_file_holds_what_the_rows_average(tiny):

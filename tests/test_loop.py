@@ -16,7 +16,8 @@ import torch
 import torch.multiprocessing as mp
 
 from bench.ckpt import latest_checkpoint, load_checkpoint
-from bench.loop import lr_factor, shard_batches, train
+from bench.config import OptimGroupCfg
+from bench.loop import build_optimizers, lr_factor, shard_batches, train
 from tests import loop_worker as w
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,73 @@ def test_changed_settings_do_not_resume(tmp_path):
         w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME, seed=0)
     )
     assert res.step == 4 and res.wall_time_s > 0  # trained 4 fresh steps, ignoring the 3-step checkpoint
+
+
+DISC = OptimGroupCfg(lr_scale=0.5, betas=(0.5, 0.9), weight_decay=0.0)  # LDM's discriminator, at half the lr
+
+
+def _two_groups(model):
+    """Two optimiser groups: "loss" trains the first layer, "aux" the last (like a generator / discriminator)."""
+    return {"loss": list(model[0].parameters()), "aux": list(model[3].parameters())}
+
+
+def _two_losses(model, batch, step):
+    return w.loss(model, batch, step) | {"aux": 0.1 * model[3].weight.square().sum()}
+
+
+def test_group_settings_reach_the_optimisers():
+    model, cfg = w.make_model(), w.train_cfg(4)
+    opts = build_optimizers(model, _two_groups(model), cfg, {"aux": DISC})
+    assert [(g["lr"], g["betas"], g["weight_decay"]) for g in opts["loss"].param_groups] == [
+        (cfg.lr, (0.9, 0.95), cfg.weight_decay),  # matrices decay
+        (cfg.lr, (0.9, 0.95), 0.0),  # biases do not
+    ]
+    assert [(g["lr"], g["betas"], g["weight_decay"]) for g in opts["aux"].param_groups] == [
+        (0.5 * cfg.lr, (0.5, 0.9), 0.0),
+        (0.5 * cfg.lr, (0.5, 0.9), 0.0),
+    ]
+    assert {id(p) for g in opts["aux"].param_groups for p in g["params"]} == {id(p) for p in model[3].parameters()}
+    with pytest.raises(ValueError, match=r"optimiser settings are given for \['disc_loss'\]"):
+        build_optimizers(model, _two_groups(model), cfg, {"disc_loss": DISC})
+
+
+def test_group_settings_train_resume_exactly_and_are_checked_on_resume(tmp_path):
+    def run(out, loss=_two_losses, settings=None):
+        settings = {"aux": DISC} if settings is None else settings
+        dist = w.setup(w.RUNTIME, seed=5)
+        return train(
+            w.make_model(),
+            loss,
+            w.Points(),
+            w.train_cfg(9),
+            out,
+            seed=5,
+            dist=dist,
+            groups=_two_groups,
+            group_settings=settings,
+        )
+
+    straight = run(tmp_path / "a")
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "a" / "ckpt"))
+    assert [g["betas"] for g in saved["opt"]["aux"]["param_groups"]] == [(0.5, 0.9)] * 2
+    assert [g["betas"] for g in saved["opt"]["loss"]["param_groups"]] == [(0.9, 0.95)] * 2
+
+    def crash_at_7(model, batch, step):
+        if step == 7:
+            raise RuntimeError("simulated crash")
+        return _two_losses(model, batch, step)
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(tmp_path / "b", loss=crash_at_7)
+    assert load_checkpoint(latest_checkpoint(tmp_path / "b" / "ckpt"))["step"] == 6
+    resumed = run(tmp_path / "b")
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    # The loss history is checkpointed too: the resumed run judges its plateau on all 9 steps, as the straight one.
+    assert resumed.plateau == straight.plateau and straight.plateau["steps"] == 9
+    # Other group settings: the checkpoint is not resumed, the run starts again from step 0.
+    other = run(tmp_path / "a", settings={"aux": OptimGroupCfg(lr_scale=1.0, betas=(0.5, 0.9), weight_decay=0.0)})
+    assert not torch.equal(other.model[3].weight, straight.model[3].weight)
 
 
 def _free_port() -> int:

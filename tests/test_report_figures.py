@@ -24,6 +24,7 @@ from analysis import (
     fig_radar,
     fig_recon,
     fig_samples,
+    paper,
     style,
 )
 from bench.config import Params, parse_params
@@ -154,6 +155,11 @@ def test_fig_noise(synthetic):
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert labels[:3] == ["rFD [judge]", "PSNR (dB)", "percep [own]"]
     assert all(ax.get_xlabel() == "perturbation ratio ε" for ax in fig.axes)
+    # The paper's eps (up to 0.3) and the suite's larger ones (up to 2) share a symlog axis; beyond 0.3 is greyed.
+    assert max(params.metrics.noise_eps) > max(paper.FIG6_EPS) and "beyond the paper's largest" in fig.get_suptitle()
+    assert all(ax.get_xscale() == "symlog" for ax in fig.axes)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert list(lines["AE"].get_xdata()) == list(params.metrics.noise_eps)
     styles = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines}
     assert styles["AE"] == styles["DAE"] == "--" and styles["VMAE"] == styles["VAE"] == "-"
     assert "rFID" not in _text(fig)

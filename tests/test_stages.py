@@ -13,6 +13,7 @@ import torch
 from autoencoders import load_trained
 from autoencoders import train as train_ae
 from bench import data, layout, reference, train_featnets, train_judges
+from bench.ckpt import latest_checkpoint, load_checkpoint
 from bench.featnets import JUDGE_NET, load_featnet, load_perceptual
 from bench.features import suite_extractors
 from bench.layout import run_dir
@@ -41,6 +42,8 @@ def test_featnets_writes_only_the_perceptual_network(tiny):
     assert 0.0 <= metrics["perceptual"]["eval_accuracy"] <= 1.0
     assert set(metrics["perceptual"]["eval_accuracy_per_set"]) == {"shapes", "faces"}
     assert sorted(p.name for p in out.glob("*.pt")) == ["perceptual.pt"]
+    meta = json.loads((layout.record_dir(tiny.paths, "featnets") / "meta.json").read_text())
+    assert meta["plateau"]["perceptual"]["steps"] == tiny.featnets.train.steps
     assert load_perceptual(tiny.paths.weights, out / "perceptual.pt").name == "percep-own"
     with pytest.raises(ValueError, match="featnet role must be one of"):
         layout.featnet(tiny.paths, "judge")
@@ -52,6 +55,8 @@ def test_judges_write_the_ensemble(tiny):
     members = json.loads((out / "metrics.json").read_text())["members"]
     assert [m["member"] for m in members] == [layout.judge_name(k) for k in range(tiny.judges.members)]
     assert {load_featnet(layout.judge(tiny.paths, k)).identity for k in range(tiny.judges.members)} == {JUDGE_NET}
+    meta = json.loads((layout.record_dir(tiny.paths, "judges") / "meta.json").read_text())
+    assert list(meta["plateau"]) == [layout.judge_name(k) for k in range(tiny.judges.members)]
 
 
 @pytest.mark.parametrize("name", ["ae", "dae", "vae", "sd-vae", "vmae", "vmae-release"])
@@ -61,6 +66,10 @@ def test_train_ae_item(tiny, name):
     meta = json.loads((layout.record_dir(tiny.paths, "train_ae", name) / "meta.json").read_text())
     assert meta["steps"]["phase1"] + meta["steps"]["phase3"] == tiny.autoencoders.train.steps
     assert meta["perceptual"] == "percep-own" and (out / "recon.png").stat().st_size > 1000
+    # Per phase: the plateau verdict of its loss over its own steps (phase 3 only where the variant fine-tunes).
+    ran = {phase: steps for phase, steps in meta["steps"].items() if steps}
+    assert {phase: v["steps"] for phase, v in meta["plateau"].items()} == ran
+    assert all(isinstance(v["plateaued"], bool) for v in meta["plateau"].values())
     model = load_trained(name, tiny.autoencoders, out / "model.pt", image_size=tiny.data.resolution)
     x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
     assert model.decode(model.encode(x).mode()).shape == x.shape
@@ -69,6 +78,10 @@ def test_train_ae_item(tiny, name):
     stamp = (work / "phase1" / "ckpt").stat().st_mtime_ns
     train_ae.main(tiny, name)
     assert (work / "phase1" / "ckpt").stat().st_mtime_ns == stamp
+    if name == "sd-vae":  # latent diffusion's discriminator optimiser, from params (autoencoders.variants.sd-vae.optim)
+        opt = load_checkpoint(latest_checkpoint(work / "phase1" / "ckpt"))["opt"]
+        assert {(g["betas"], g["weight_decay"]) for g in opt["disc_loss"]["param_groups"]} == {((0.5, 0.9), 0.0)}
+        assert {g["betas"] for g in opt["loss"]["param_groups"]} == {tuple(tiny.autoencoders.train.betas)}
 
 
 def test_train_ae_is_a_function_of_params(tiny, tmp_path):

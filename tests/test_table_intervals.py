@@ -22,7 +22,7 @@ from tests.conftest import tiny_params
 
 matplotlib.use("Agg")
 
-ITEMS = list(dict.fromkeys([*paper.MAIN, *paper.ABLATION]))
+ITEMS = list(dict.fromkeys([*paper.MAIN, *paper.ABLATION, *paper.ABLATION_EXTRA]))
 SETS = {"shapes": "shapes", "faces": "faces"}  # name -> kind, as the tiny preset's data.sets
 EPS = [0.0, 0.1, 0.3]
 RECON = {"l1[0-1]": 0.02, "mse[0-1]": 0.001, "psnr": 30.0, "ssim": 0.9, "percep[own]": 0.1, "rfd[judge]": 2.0}

@@ -41,7 +41,9 @@ from bench.config.core import (
     DatasetKind,
     FacesCfg,
     FeatnetsCfg,
+    OptimGroupCfg,
     PathsCfg,
+    PlateauCfg,
     RuntimeCfg,
     ShapesCfg,
     TrainCfg,
@@ -72,10 +74,9 @@ __all__ = [
     "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "AnalysisCfg", "AutoencoderKind", "AutoencodersCfg",
     "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind",
     "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg", "KLCfg",
-    "MetricsCfg", "ObjectiveCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "ProxiesCfg", "RuntimeCfg",
-    "SDVAELossCfg", "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg", "VariantCfg",
-    "ViTArchCfg",
-    "as_dict", "bound", "load_params", "parse_params",
+    "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "PlateauCfg",
+    "ProxiesCfg", "RuntimeCfg", "SDVAELossCfg", "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg",
+    "VMAELossCfg", "VariantCfg", "ViTArchCfg", "as_dict", "bound", "load_params", "parse_params",
 ]  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
-from bench.config.core import TrainCfg
+from bench.config.core import OptimGroupCfg, TrainCfg
 from bench.config.fields import bound
 
 AutoencoderKind = Literal["ae", "dae", "vae", "sd-vae", "vmae"]  # the keys of autoencoders.REGISTRY
@@ -133,10 +133,13 @@ class VMAELossCfg:
 
 @dataclass(frozen=True)
 class VariantCfg:
-    """One pipeline item: a registry kind, its learning rate, phases, and exactly the objective block of its kind."""
+    """One pipeline item: a registry kind, its learning rate, per-group optimiser settings, phases, and exactly the
+    objective block of its kind."""
 
     kind: AutoencoderKind
     lr: float = bound(gt=0.0)  # replaces autoencoders.train.lr for this item (see AutoencodersCfg.train_cfg)
+    # loss key of the model's `optim_groups()` -> its own optimiser settings (e.g. SD-VAE's "disc_loss"); {} = none
+    optim: dict[str, OptimGroupCfg]
     phases: PhasesCfg
     dae: DAELossCfg | None
     vae: KLCfg | None

@@ -118,6 +118,16 @@ class RuntimeCfg:
 
 
 @dataclass(frozen=True)
+class PlateauCfg:
+    """When a training run counts as trained to a plateau (`bench.plateau`): the EMA-smoothed loss improved by less
+    than `threshold` (relative) over the last `tail` fraction of the steps. Recorded, never acted on."""
+
+    smoothing: float = bound(ge=0.0, lt=1.0)  # EMA decay over the per-step loss (0.99: a ~100-step memory)
+    tail: float = bound(gt=0.0, lt=1.0)  # the final fraction of the steps compared (0.2: the last fifth)
+    threshold: float = bound(ge=0.0)  # relative improvement below which the run has plateaued
+
+
+@dataclass(frozen=True)
 class TrainCfg:
     """What `bench.loop.train` needs: optimiser, schedule, budget, precision, checkpointing.
 
@@ -139,6 +149,7 @@ class TrainCfg:
     ckpt_every: int = bound(ge=1)
     log_every: int = bound(ge=1)
     num_workers: int = bound(ge=0)
+    plateau: PlateauCfg  # how meta.json judges whether the loss plateaued (no effect on training)
 
     def check(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -147,6 +158,24 @@ class TrainCfg:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be <= steps ({self.steps})")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+
+
+@dataclass(frozen=True)
+class OptimGroupCfg:
+    """Optimiser settings of one parameter group (a loss key of `optim_groups`) where they differ from `TrainCfg`.
+
+    Any model whose `optim_groups()` names the key gets these settings from `bench.loop.train` (e.g. SD-VAE's
+    "disc_loss": latent diffusion optimises its discriminator with Adam, betas (0.5, 0.9), no weight decay; AdamW
+    with weight_decay 0 is that optimiser). The group follows the run's schedule (warmup, cosine) like the others.
+    """
+
+    lr_scale: float = bound(gt=0.0)  # times the run's base lr (1.0 in latent diffusion: both optimisers share it)
+    betas: tuple[float, ...]
+    weight_decay: float = bound(ge=0.0)
+
+    def check(self) -> None:
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,9 @@ class MetricsCfg:
     recon_images: int = bound(ge=0)  # eval images per set for reconstruction metrics; 0 = the whole eval split
     noise_eps: tuple[float, ...]  # Fig. 6 perturbation ratios: z' = mu + eps * n * std_c
     noise_seed: int = bound(ge=0)
+    # eval_ae: a latent channel is active when its KL to N(0, 1), in nats per value, exceeds this
+    # (`autoencoders.posterior_stats`)
+    active_kl: float = bound(gt=0.0)
     is_splits: int = bound(ge=1)
     kid_subsets: int = bound(ge=1)
     kid_subset_size: int = bound(ge=2)
