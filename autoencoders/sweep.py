@@ -160,7 +160,7 @@ def fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int) -> None:
+def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, budget: int) -> None:
     """`docs/sweeps/<name>.csv` (every reading) and `.md` (the table, the rule, the choice)."""
     DOCS.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -171,8 +171,9 @@ def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int) 
     lines = [
         f"# Sweep `{name}`: `autoencoders.variants.{sweep.item}.{sweep.section}.{sweep.key}`",
         "",
-        f"Val split, {steps} training steps per point (the default budget unless stated), "
-        f"`python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
+        f"Val split, {steps} training steps per point (params budget: {budget}"
+        + ("" if steps == budget else "; a shorter, provisional sweep: re-run at the budget before trusting it")
+        + f"), `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),
@@ -227,7 +228,8 @@ def main() -> None:
             reading = measure(params, item, weights, dataset)
             rows.append({"item": item, "value": value if value is not None else "", "set": dataset, **reading})
             print(rows[-1], flush=True)
-    write_report(args.sweep, sweep, rows, choose(args.sweep, sweep, rows, params), steps)
+    chosen = choose(args.sweep, sweep, rows, params)
+    write_report(args.sweep, sweep, rows, chosen, steps, params.autoencoders.train.steps)
 
 
 if __name__ == "__main__":
