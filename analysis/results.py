@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench import layout
+from bench.config import PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
         eff = dict(m["efficiency"])
         flat = {k: v for k, v in eff.items() if not isinstance(v, dict)}
         for key in ("gflops_256", "gflops_native"):
-            flat.update({f"{key}_{part}": v for part, v in eff.get(key, {}).items()})
+            flat.update({f"{key}_{part}": v for part, v in (eff.get(key) or {}).items()})  # None: not countable
         rows.append({"item": item, "kind": m.get("kind"), **flat})
     return pd.DataFrame(rows)
 
@@ -202,7 +203,7 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Autoencoder training records (train_ae's meta.json): wall time per phase, steps, parameters, device."""
     rows = []
     for item in items:
-        m = _json(layout.record_dir(runs, "train_ae", item) / layout.META_FILE, f"train_ae@{item}")
+        m = _json(layout.autoencoder_record_dir(runs, item) / layout.META_FILE, f"train_ae@{item}")
         wall = m.get("train_wall_time_s", {})
         rows.append(
             {
@@ -245,10 +246,13 @@ EFFICIENCY_FIELDS = {
 
 
 def efficiency_frame(runs: str | Path, items: Sequence[str]) -> pd.DataFrame:
-    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record.
+    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record
+    (NaN for a pretrained item: not measured here).
 
     The wall time is read here, in the report, so that eval_ae does not depend on a volatile record.
     """
     eff = efficiency(runs, list(items)).set_index("item")
-    eff["train_wall_time_s"] = training(runs, list(items)).set_index("item")["train_wall_time_s"].astype(float)
+    trained = [i for i in items if eff.at[i, "kind"] != PRETRAINED]  # a pretrained item's training is not ours
+    wall = training(runs, trained).set_index("item")["train_wall_time_s"] if trained else pd.Series(dtype=float)
+    eff["train_wall_time_s"] = wall.reindex(eff.index).astype(float)
     return eff
