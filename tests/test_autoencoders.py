@@ -76,7 +76,7 @@ def section(variants: dict[str, VariantCfg]) -> AutoencodersCfg:
         steps=2, batch_size=2, grad_accum=1, lr=1e-3, lr_schedule="constant", warmup_steps=0, weight_decay=0.0,
         betas=(0.9, 0.95), grad_clip=0.0, ema_decay=0.0, precision="fp32", ckpt_every=1, log_every=1, num_workers=0,
     )  # fmt: skip
-    cfg = AutoencodersCfg(tuple(variants), ("shapes",), train, TINY_CONV, TINY_VIT, variants, percep_own_scale=1.0)
+    cfg = AutoencodersCfg(tuple(variants), ("shapes",), train, TINY_CONV, TINY_VIT, variants, {}, percep_own_scale=1.0)
     cfg.check()
     return cfg
 
