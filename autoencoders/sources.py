@@ -1,7 +1,9 @@
 """Where each pipeline item's autoencoder comes from, and the one path every stage after training loads it by.
 
-A trained item (`autoencoders.variants`) is rebuilt from params and train_ae's weights (`load_trained`). A
-pretrained item (`autoencoders.pretrained`) is imported from the user's local files by its format:
+Both kinds leave their autoencoder in one folder per item, `runs/autoencoders/NAME` (`bench.layout.autoencoder_dir`),
+the only dependency later stages have on it. A trained item (`autoencoders.variants`) is rebuilt from what train_ae
+left there (`params.json` + `model.pt`, `load_trained`). A pretrained item (`autoencoders.pretrained`) is imported
+from the user's local files by its format, as import_ae recorded it there (`source.json`):
 
 - `diffusers`: an AutoencoderKL folder, either layout (`autoencoders.pretrained.load_diffusers`);
 - `vmae-release`: the authors' checkpoint, sizes read from its tensors (`autoencoders.pretrained.build_vmae_release`);
