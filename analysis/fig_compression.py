@@ -95,7 +95,7 @@ def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, s
 
 
 def main(params: Params) -> None:
-    items = style.figure_items(params.autoencoders.names)
+    items = style.figure_items(params.autoencoders)
     fig = make_fig_compression(params.paths.runs, items, params.analysis.compress.sets)
     out = figures_dir(params.paths)
     save_figures(fig, out / NAME)

@@ -72,7 +72,7 @@ def make_fig_kmeans(runs: str | Path, items: list[str], levels: dict[str, str], 
 
 
 def main(params: Params) -> None:
-    items = style.figure_items(params.autoencoders.names)
+    items = style.figure_items(params.autoencoders)
     cfg = params.analysis.compress
     fig = make_fig_kmeans(params.paths.runs, items, cfg.sets, cfg.kmeans_ks)
     out = figures_dir(params.paths)

@@ -91,7 +91,7 @@ def make_fig_noise(
 
 
 def main(params: Params) -> None:
-    items = style.figure_items(params.autoencoders.names)
+    items = style.figure_items(params.autoencoders)
     kinds = style.dataset_kinds(params.data.sets)
     fig = make_fig_noise(params.paths.runs, items, kinds, results.intervals(params.paths.runs))
     out = figures_dir(params.paths)

@@ -168,7 +168,7 @@ def make_fig_radar(runs: str | Path, items: list[str], kinds: dict[str, str]) ->
 
 
 def main(params: Params) -> None:
-    items = style.figure_items(params.autoencoders.names)
+    items = [i for i in style.figure_items(params.autoencoders) if params.diffusion.items.get(i)]  # with a DiT
     kinds = style.dataset_kinds(params.data.sets)
     fig = make_fig_radar(params.paths.runs, items, kinds)
     out = figures_dir(params.paths)

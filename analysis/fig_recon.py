@@ -110,7 +110,7 @@ def make_fig_recon(runs: str | Path, items: list[str], kinds: dict[str, str]) ->
 
 
 def main(params: Params) -> None:
-    items = style.figure_items(params.autoencoders.names)
+    items = style.figure_items(params.autoencoders)
     kinds = style.dataset_kinds(params.data.sets)
     fig = make_fig_recon(params.paths.runs, items, kinds)
     out = figures_dir(params.paths)

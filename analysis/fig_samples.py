@@ -82,7 +82,7 @@ def sampled_items(params: Params, dataset: str) -> list[str]:
     """The paper's autoencoders with a DiT on `dataset` (`diffusion.items`), in the paper's order."""
     if dataset not in params.diffusion.datasets:
         raise ValueError(f"'{dataset}' is not a generation dataset; choose one of {list(params.diffusion.datasets)}")
-    return [i for i in style.figure_items(params.autoencoders.names) if dataset in params.diffusion.items.get(i, ())]
+    return [i for i in style.figure_items(params.autoencoders) if dataset in params.diffusion.items.get(i, ())]
 
 
 def main(params: Params, dataset: str) -> None:

@@ -10,6 +10,8 @@ Also: which paper dataset each of our datasets stands in for (by dataset kind), 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 MAIN = ("ae", "dae", "vae", "sd-vae", "vmae")  # the five autoencoders of Tables 1 and 3, in the paper's order
 # Table 4 rows, cumulative loss terms. The paper's baseline *is* the conv AE ("Starting only with the MSE
 # reconstruction loss, same as the standard AE"; its numbers are Table 1's AE row), so the "+ L_M" step changes the
@@ -44,6 +46,26 @@ ANALOGUE = {  # our dataset kind -> the paper dataset it stands in for
     "ade20k": "ade20k",
     "celebamaskhq": "celebamaskhq",
 }
+
+
+def report_items(names: Sequence[str], pretrained: Iterable[str]) -> list[str]:
+    """The autoencoders the comparison tables (1-3) and figures show, in order: the paper's five that this run has,
+    then the pretrained items of `names` (`autoencoders.pretrained`: a user's own models, with no paper values). The
+    trained ablation variants are Table 4's rows alone.
+
+    Args:
+        names: `autoencoders.names`.
+        pretrained: the keys of `autoencoders.pretrained`.
+    """
+    pretrained = set(pretrained)
+    return [i for i in MAIN if i in names] + [i for i in names if i in pretrained and i not in MAIN]
+
+
+def table_rows(items: Iterable[str]) -> list[str]:
+    """Rows of Tables 1-3: the paper's five (a row this run lacks shows the paper's values alone), then the other
+    `report_items`."""
+    return [*MAIN, *(i for i in items if i not in MAIN)]
+
 
 # Table 1, ImageNet-1K val: L1, MSE, PSNR, SSIM, LPIPS, rFID (lower is better except PSNR, SSIM).
 TABLE1 = {

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench import layout
+from bench.config import PRETRAINED
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def efficiency(runs: str | Path, items: list[str]) -> pd.DataFrame:
         eff = dict(m["efficiency"])
         flat = {k: v for k, v in eff.items() if not isinstance(v, dict)}
         for key in ("gflops_256", "gflops_native"):
-            flat.update({f"{key}_{part}": v for part, v in eff.get(key, {}).items()})
+            flat.update({f"{key}_{part}": v for part, v in (eff.get(key) or {}).items()})  # None: not countable
         rows.append({"item": item, "kind": m.get("kind"), **flat})
     return pd.DataFrame(rows)
 
@@ -246,7 +247,7 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
     """Autoencoder training records (train_ae's meta.json): wall time per phase, steps, parameters, device."""
     rows = []
     for item in items:
-        m = _json(layout.record_dir(runs, "train_ae", item) / layout.META_FILE, f"train_ae@{item}")
+        m = _json(layout.autoencoder_record_dir(runs, item) / layout.META_FILE, f"train_ae@{item}")
         wall = m.get("train_wall_time_s", {})
         rows.append(
             {
@@ -260,7 +261,9 @@ def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-TRAINING_STAGES = ("featnets", "judges", "train_ae", "train_dit")  # the stages that run `bench.loop.train`
+# The stages that run `bench.loop.train`, and their records' folder under runs/records (train_ae writes its records
+# where import_ae does, `layout.autoencoder_record_dir`; an imported item's record has no plateau, so adds no row).
+TRAINING_STAGES = {"featnets": "featnets", "judges": "judges", "train_ae": "autoencoders", "train_dit": "train_dit"}
 PLATEAU_COLUMNS = ["stage", "model", "run", "plateaued", "relative_improvement", "tail_steps", "steps", "threshold"]
 
 
@@ -273,8 +276,8 @@ def plateaus(runs: str | Path) -> pd.DataFrame:
         was too short to judge. Records written before the verdict existed contribute no rows.
     """
     rows = []
-    for stage in TRAINING_STAGES:
-        root = layout.record_dir(runs, stage)
+    for stage, folder in TRAINING_STAGES.items():
+        root = layout.record_dir(runs, folder)
         for meta in sorted(root.rglob(layout.META_FILE)):
             model = "/".join(meta.parent.relative_to(root).parts)
             for run, v in json.loads(meta.read_text()).get("plateau", {}).items():
@@ -311,10 +314,13 @@ EFFICIENCY_FIELDS = {
 
 
 def efficiency_frame(runs: str | Path, items: Sequence[str]) -> pd.DataFrame:
-    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record.
+    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record
+    (NaN for a pretrained item: not measured here).
 
     The wall time is read here, in the report, so that eval_ae does not depend on a volatile record.
     """
     eff = efficiency(runs, list(items)).set_index("item")
-    eff["train_wall_time_s"] = training(runs, list(items)).set_index("item")["train_wall_time_s"].astype(float)
+    trained = [i for i in items if eff.at[i, "kind"] != PRETRAINED]  # a pretrained item's training is not ours
+    wall = training(runs, trained).set_index("item")["train_wall_time_s"] if trained else pd.Series(dtype=float)
+    eff["train_wall_time_s"] = wall.reindex(eff.index).astype(float)
     return eff

@@ -11,13 +11,14 @@ FD). Nothing here reads files or draws; run nothing, import it:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap, to_hex
 
-from analysis.paper import ANALOGUE, DETERMINISTIC, LABELS, LEVEL_ANALOGUE, MAIN, PAPER_DATASETS
+from analysis.paper import ANALOGUE, DETERMINISTIC, LABELS, LEVEL_ANALOGUE, MAIN, PAPER_DATASETS, report_items
+from bench.config import AutoencodersCfg
 
 # Okabe-Ito-like colours, distinguishable in colour-blind vision; VMAE (the paper's model) gets the strongest red.
 PALETTE = {
@@ -54,12 +55,19 @@ METRIC_NAMES = {
 }
 
 
-def figure_items(names: Iterable[str]) -> list[str]:
-    """The paper's five autoencoders that this run trained, in the paper's order (ablation rows are Table 4's)."""
-    names = set(names)
-    items = [item for item in MAIN if item in names]
+def figure_items(cfg: AutoencodersCfg) -> list[str]:
+    """The items every comparison figure shows (`analysis.paper.report_items`): the paper's five that this run has,
+    then its pretrained items.
+
+    Raises:
+        ValueError: the run has none of them.
+    """
+    items = report_items(cfg.names, cfg.pretrained)
     if not items:
-        raise ValueError(f"autoencoders.names {sorted(names)} holds none of the paper's autoencoders {list(MAIN)}")
+        raise ValueError(
+            f"autoencoders.names {list(cfg.names)} holds none of the paper's autoencoders {list(MAIN)} and no "
+            "pretrained item: nothing to compare"
+        )
     return items
 
 

@@ -1,7 +1,7 @@
 """Table 2: model efficiency of the convolutional baselines and VMAE (size, GFLOPs, training time, throughput).
 
 Run: `python -m analysis.table_efficiency` (DVC stage `table_efficiency`). Reads the `efficiency` block of
-`runs/eval_ae/NAME/metrics.json` and the training wall time of `runs/records/train_ae/NAME/meta.json` through
+`runs/eval_ae/NAME/metrics.json` and the training wall time of `runs/records/autoencoders/NAME/meta.json` through
 `analysis.results`, and writes `<results>/tables/table2_efficiency.{csv,md,tex}`.
 
 As in the paper, VMAE's cells carry its percentage of SD-VAE in parentheses (the .csv has it as the row
@@ -34,32 +34,42 @@ def make_table_efficiency(runs: str | Path, items: Sequence[str]) -> pd.DataFram
 
     Args:
         runs: the runs folder (`paths.runs`).
-        items: the pipeline's autoencoder items; rows are the paper's five (NaN for one not run).
+        items: the autoencoders to show (`analysis.paper.report_items`); rows are the paper's five (NaN for one
+            not run), then the others in order. A pretrained item's training time is NaN: not measured here.
 
     Returns:
         Rows: model labels, then RATIO_ROW (100 * VMAE / SD-VAE per column); columns (source, metric label).
     """
-    eff = results.efficiency_frame(runs, [i for i in paper.MAIN if i in items])
-    run = pd.DataFrame({results.METRICS[f].run[0]: eff[col] * k for f, (col, k) in results.EFFICIENCY_FIELDS.items()})
+    eff = results.efficiency_frame(runs, list(items))
+    missing = pd.Series(float("nan"), index=eff.index)  # e.g. GFLOPs that no shown model could count at 256 px
+    run = pd.DataFrame(
+        {results.METRICS[f].run[0]: eff.get(col, missing) * k for f, (col, k) in results.EFFICIENCY_FIELDS.items()}
+    )
     paper_rows = {
         item: {key: values["vmae" if item == "vmae" else "conv"] for key, values in paper.TABLE2.items()}
         for item in paper.MAIN
     }
     columns = {f: results.METRICS[f].run[0] for f in results.EFFICIENCY_FIELDS}
-    table = table_format.metric_block(run, columns, paper.MAIN, paper_rows).rename(index=paper.LABELS)
+    table = table_format.metric_block(run, columns, paper.table_rows(items), paper_rows).rename(index=paper.LABELS)
     table.loc[RATIO_ROW] = 100 * table.loc[paper.LABELS["vmae"]] / table.loc[paper.LABELS["sd-vae"]]
     return table
 
 
 def main(params: Params) -> None:
     setup_logging()
-    names = [i for i in paper.MAIN if i in params.autoencoders.names]
+    names = paper.report_items(params.autoencoders.names, params.autoencoders.pretrained)
     table = make_table_efficiency(params.paths.runs, names)
     devices = sorted({str(d) for d in results.efficiency(params.paths.runs, names).get("device", pd.Series()).dropna()})
+    pretrained = [i for i in names if params.autoencoders.is_pretrained(i)]
     notes = [
         "Paper: AE, DAE, VAE and SD-VAE share one column (one architecture); VMAE's % of SD-VAE in parentheses.",
         "size: fp32 parameter bytes / 2^20 (the paper's MB); GFLOPs: encode + decode of one 256 px image.",
         "train: this run's wall time of every training phase (minutes); paper: hours on 8 A100s.",
+        *(
+            [f"Pretrained ({', '.join(pretrained)}): training not measured here (trained elsewhere)."]
+            if pretrained
+            else []
+        ),
         f"Throughput (images/s) and times measured on: {', '.join(devices) or 'unknown'}; they depend on the host.",
     ]
     paths = table_format.write_table(

@@ -41,14 +41,15 @@ def make_table_generation(runs: str | Path, items: Sequence[str], set_kinds: Map
 
     Args:
         runs: the runs folder (`paths.runs`).
-        items: the pipeline's autoencoder items; rows are the paper's five (NaN for one not run).
+        items: the autoencoders to show (`analysis.paper.report_items`) that have a DiT; rows are the paper's five
+            (NaN for one not run), then the others in order.
         set_kinds: dataset name -> kind (`data.sets`); datasets standing in for ImageNet-1K or CelebA-HQ that
             eval_gen evaluated become column groups, in params order.
 
     Returns:
         Rows: model labels; columns (dataset header, source, metric label).
     """
-    return _layout(results.generation(runs, [i for i in paper.MAIN if i in items]), set_kinds)
+    return _layout(results.generation(runs, list(items)), paper.table_rows(items), set_kinds)
 
 
 def make_ci_generation(
@@ -60,9 +61,11 @@ def make_ci_generation(
         runs, items, set_kinds: as for `make_table_generation` (its values choose the columns the bounds fill).
         intervals: `analysis.results.intervals(runs)`.
     """
-    frame = results.generation(runs, [i for i in paper.MAIN if i in items])
+    frame = results.generation(runs, list(items))
     ci = results.interval_frame(intervals, "gen")
-    return table_format.CI(*(_layout(frame, set_kinds, ci, bound) for bound in ("low", "high")))
+    return table_format.CI(
+        *(_layout(frame, paper.table_rows(items), set_kinds, ci, bound) for bound in ("low", "high"))
+    )
 
 
 def shown_columns(table: pd.DataFrame, set_kinds: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -72,9 +75,14 @@ def shown_columns(table: pd.DataFrame, set_kinds: Mapping[str, str]) -> list[tup
 
 
 def _layout(
-    frame: pd.DataFrame, set_kinds: Mapping[str, str], ci: pd.DataFrame | None = None, bound: str = "value"
+    frame: pd.DataFrame,
+    models: Sequence[str],
+    set_kinds: Mapping[str, str],
+    ci: pd.DataFrame | None = None,
+    bound: str = "value",
 ) -> pd.DataFrame:
-    """Table 3 from eval_gen's values; with `ci`, the same layout holding `bound` of each interval (no paper values)."""
+    """Table 3 from eval_gen's values; with `ci`, the same layout holding `bound` of each interval (no paper values).
+    `models` are the rows (`paper.table_rows`)."""
     blocks = {}
     for dataset, kind in set_kinds.items():
         analogue = paper.ANALOGUE.get(kind)
@@ -84,7 +92,7 @@ def _layout(
         columns = {family: results.column(rows, family) for family in FAMILIES[analogue]}
         run = rows if ci is None else table_format.interval_rows(ci, dataset, bound)
         paper_rows = paper.TABLE3[analogue] if ci is None else {}
-        block = table_format.metric_block(run, columns, paper.MAIN, paper_rows)
+        block = table_format.metric_block(run, columns, models, paper_rows)
         blocks[dataset_header(dataset, analogue)] = block.rename(index=paper.LABELS)
     if not blocks:
         raise ValueError(
@@ -97,9 +105,11 @@ def _layout(
 def main(params: Params) -> None:
     setup_logging()
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
-    table = make_table_generation(params.paths.runs, params.autoencoders.names, set_kinds)
+    shown = paper.report_items(params.autoencoders.names, params.autoencoders.pretrained)
+    items = [i for i in shown if params.diffusion.items.get(i)]  # those with a DiT (eval_gen)
+    table = make_table_generation(params.paths.runs, items, set_kinds)
     intervals = results.intervals(params.paths.runs)
-    ci = make_ci_generation(params.paths.runs, params.autoencoders.names, set_kinds, intervals)
+    ci = make_ci_generation(params.paths.runs, items, set_kinds, intervals)
     agreement = table_format.agreement_note(
         intervals["agreement"], intervals["members"], [("gen", d, c) for d, c in shown_columns(table, set_kinds)]
     )

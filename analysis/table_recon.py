@@ -34,14 +34,14 @@ def make_table_recon(runs: str | Path, items: Sequence[str], set_kinds: Mapping[
 
     Args:
         runs: the runs folder (`paths.runs`).
-        items: the pipeline's autoencoder items (`autoencoders.names`); rows are the paper's five, and one not
-            run has NaN for this run.
+        items: the autoencoders to show (`analysis.paper.report_items`); rows are the paper's five (one not run
+            has NaN for this run), then the others in order.
         set_kinds: dataset name -> kind (`data.sets`), in params order; fixes the row order and the analogue.
 
     Returns:
         Rows (dataset, model), columns (source, metric label); numbers as stage outputs hold them.
     """
-    return _layout(results.reconstruction(runs, [i for i in paper.MAIN if i in items]), set_kinds)
+    return _layout(results.reconstruction(runs, list(items)), paper.table_rows(items), set_kinds)
 
 
 def make_ci_recon(
@@ -53,15 +53,22 @@ def make_ci_recon(
         runs, items, set_kinds: as for `make_table_recon` (its values choose the columns the bounds fill).
         intervals: `analysis.results.intervals(runs)`.
     """
-    frame = results.reconstruction(runs, [i for i in paper.MAIN if i in items])
+    frame = results.reconstruction(runs, list(items))
     ci = results.interval_frame(intervals, "recon")
-    return table_format.CI(*(_layout(frame, set_kinds, ci, bound) for bound in ("low", "high")))
+    return table_format.CI(
+        *(_layout(frame, paper.table_rows(items), set_kinds, ci, bound) for bound in ("low", "high"))
+    )
 
 
 def _layout(
-    frame: pd.DataFrame, set_kinds: Mapping[str, str], ci: pd.DataFrame | None = None, bound: str = "value"
+    frame: pd.DataFrame,
+    models: Sequence[str],
+    set_kinds: Mapping[str, str],
+    ci: pd.DataFrame | None = None,
+    bound: str = "value",
 ) -> pd.DataFrame:
-    """Table 1 from eval_ae's values; with `ci`, the same layout holding `bound` of each interval (no paper values)."""
+    """Table 1 from eval_ae's values; with `ci`, the same layout holding `bound` of each interval (no paper values).
+    `models` are the rows (`paper.table_rows`)."""
     columns = {family: results.column(frame, family) for family in FAMILIES}
     blocks = {}
     for dataset, kind in set_kinds.items():
@@ -70,7 +77,7 @@ def _layout(
             continue
         paper_rows = paper.TABLE1 if ci is None and paper.ANALOGUE.get(kind) == "imagenet" else {}
         run = rows if ci is None else table_format.interval_rows(ci, dataset, bound)
-        block = table_format.metric_block(run, columns, paper.MAIN, paper_rows)
+        block = table_format.metric_block(run, columns, models, paper_rows)
         blocks[dataset] = block.rename(index=paper.LABELS)
     if not blocks:
         raise ValueError(f"eval_ae outputs hold none of the datasets {list(set_kinds)}: re-run `dvc repro eval_ae`")
@@ -80,9 +87,10 @@ def _layout(
 def main(params: Params) -> None:
     setup_logging()
     set_kinds = {name: cfg.kind for name, cfg in params.data.sets.items()}
-    table = make_table_recon(params.paths.runs, params.autoencoders.names, set_kinds)
+    items = paper.report_items(params.autoencoders.names, params.autoencoders.pretrained)
+    table = make_table_recon(params.paths.runs, items, set_kinds)
     intervals = results.intervals(params.paths.runs)
-    ci = make_ci_recon(params.paths.runs, params.autoencoders.names, set_kinds, intervals)
+    ci = make_ci_recon(params.paths.runs, items, set_kinds, intervals)
     shown = [h.rsplit(" ", 1)[0] for h in table[table_format.RUN].columns]
     datasets = table.index.unique("dataset")
     agreement = table_format.agreement_note(

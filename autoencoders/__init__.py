@@ -13,6 +13,7 @@ kind through their variant, so ablations such as `vmae-lm` reuse the "vmae" clas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -25,7 +26,8 @@ from autoencoders.sdvae import SDVAE
 from autoencoders.vae import VAE
 from autoencoders.vmae import VMAE
 from bench.ckpt import load_checkpoint
-from bench.config import AutoencodersCfg
+from bench.config import CONV_KINDS, AutoencodersCfg, ConvArchCfg, VariantCfg, ViTArchCfg, parse_section
+from bench.layout import PARAMS_FILE, WEIGHTS_FILE
 
 
 def _register(entries: list[tuple[str, type]]) -> dict[str, type[Autoencoder]]:
@@ -78,25 +80,43 @@ class InferenceOnly(nn.Module):
         raise RuntimeError("this autoencoder was loaded for inference: its training losses are unavailable")
 
 
-def load_trained(name: str, cfg: AutoencodersCfg, path: str | Path, *, image_size: int) -> Autoencoder:
-    """Rebuild item `name` and load its trained weights (`runs/train_ae/NAME/model.pt`), in eval mode.
+def load_trained(folder: str | Path, *, image_size: int) -> Autoencoder:
+    """Rebuild a trained item from its folder alone, in eval mode: the variant and architecture train_ae recorded in
+    `params.json`, the weights of `model.pt` (as `diffusion.trained.load_dit` rebuilds a DiT), so that a later stage
+    reads no autoencoder params and depends on this folder only.
+
+    Stages load any item (trained or pretrained) through `autoencoders.sources.load_autoencoder`, which calls this.
 
     Args:
-        name: an item of `cfg.variants`.
-        cfg: the autoencoders section the weights were trained with.
-        path: a plain state dict written by the train_ae stage (loaded with weights_only=True, strict).
+        folder: `bench.layout.autoencoder_dir(runs, NAME)` of a trained item.
         image_size: full image side in pixels (VMAE positional tables are built for it).
 
     Raises:
-        FileNotFoundError: no weights at `path` (run `dvc repro train_ae@NAME`).
-        ValueError: the file is not a plain state dict, or does not match the configured architecture.
+        FileNotFoundError: no weights there (run `dvc repro train_ae@NAME`).
+        ValueError: the weights are not a plain state dict, or do not match the recorded architecture.
     """
-    model = build_autoencoder(name, cfg, InferenceOnly(), image_size=image_size)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no trained weights for '{name}' at '{path}': run `dvc repro train_ae@{name}` first")
-    state = load_checkpoint(path)
+    folder = Path(folder)
+    name, weights = folder.name, folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(
+            f"no trained weights for '{name}' at '{weights}': run `dvc repro train_ae@{name}` first"
+        )
+    variant, arch = recorded_item(folder)
+    model = REGISTRY[variant.kind].from_config(variant, arch, InferenceOnly(), image_size)
+    state = load_checkpoint(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"'{path}' does not match autoencoder '{name}' as configured in params.yaml: {e}") from None
+        raise ValueError(f"'{weights}' does not match the autoencoder recorded in '{folder}': {e}") from None
     return model.eval()
+
+
+def recorded_item(folder: Path) -> tuple[VariantCfg, ConvArchCfg | ViTArchCfg]:
+    """The variant and architecture train_ae recorded in `folder/params.json`, validated as params are."""
+    path = folder / PARAMS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' not found: run `dvc repro train_ae@{folder.name}`")
+    recorded = json.loads(path.read_text())["autoencoders"]
+    variant = parse_section(VariantCfg, recorded["variant"], str(path), "autoencoders.variant")
+    arch_type = ConvArchCfg if variant.kind in CONV_KINDS else ViTArchCfg
+    return variant, parse_section(arch_type, recorded["arch"], str(path), "autoencoders.arch")

@@ -1,5 +1,10 @@
 """The one interface every autoencoder implements (its posterior type lives in `bench.posterior`).
 
+Two levels: `LatentAutoencoder` (a Protocol) is what every stage after training calls (eval_ae, compress, extract,
+sample): encode, decode, latent channels, downsampling factor. Pretrained items (diffusers, the VMAE release, a
+user's module; `autoencoders.sources`) implement only that. `Autoencoder` (an abstract class) adds what the shared
+training loop needs (loss, optimiser groups, phases) and is what the suite's own models subclass.
+
 Conventions, stated once for the whole package:
 - images are NCHW float tensors in [-1, 1];
 - latents are NCHW (B, latent_channels, H / downsample, W / downsample) and *unnormalised*: per-channel
@@ -21,7 +26,7 @@ Import only; nothing to run.
 from __future__ import annotations
 
 import abc
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import torch
 from torch import nn
@@ -29,10 +34,45 @@ from torch import nn
 from bench.config import ConvArchCfg, VariantCfg, ViTArchCfg
 from bench.posterior import LOGVAR_MAX, LOGVAR_MIN, Posterior
 
-__all__ = ["LOGVAR_MAX", "LOGVAR_MIN", "PHASES", "Autoencoder", "Phase", "Posterior", "require_perceptual"]
+__all__ = [
+    "LOGVAR_MAX",
+    "LOGVAR_MIN",
+    "PHASES",
+    "Autoencoder",
+    "LatentAutoencoder",
+    "Phase",
+    "Posterior",
+    "require_perceptual",
+]
 
 Phase = Literal["pretrain", "finetune_decoder", "finetune_all"]
 PHASES: tuple[str, ...] = get_args(Phase)
+
+
+@runtime_checkable
+class LatentAutoencoder(Protocol):
+    """The suite's autoencoder interface: everything a stage after training calls on a model.
+
+    An implementation is an `nn.Module` (stages move it with `.to(device)`, call `.eval()` and count its parameters
+    for Table 2) with:
+    - `latent_channels` (int): C, the channels of a latent;
+    - `downsample` (int): f, the image side over the latent side;
+    - `encode(x)`: x (B, 3, H, W) float in [-1, 1] -> a `Posterior` over (B, C, H/f, W/f) latents: a diagonal
+      Gaussian (`Posterior(mean, logvar)`, or `Posterior.from_moments`) or a point mass (`Posterior(z, None)`);
+      deterministic in eval mode, never masking or corrupting its input; latents unnormalised (the extract stage
+      normalises every latent space the same way, per channel, so any scaling / shift factor must *not* be applied);
+    - `decode(z)`: z (B, C, H/f, W/f) -> (B, 3, H, W) images, nominally in [-1, 1] (stages clamp).
+    A model whose input range is not [-1, 1] converts inside encode / decode. Optional: `set_image_size(px)`
+    (as `Autoencoder` has) lets Table 2 count GFLOPs at 256 px on a meta-device copy; without it they are counted
+    at the run's resolution only.
+    """
+
+    latent_channels: int
+    downsample: int
+
+    def encode(self, x: torch.Tensor) -> Posterior: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
 class Autoencoder(nn.Module, abc.ABC):

@@ -20,8 +20,8 @@ import sys
 import numpy as np
 import torch
 
-from autoencoders import load_trained
-from autoencoders.base import Autoencoder
+from autoencoders.base import LatentAutoencoder
+from autoencoders.sources import load_autoencoder, read_item
 from bench import layout
 from bench.config import Params, load_params
 from bench.dist import cleanup, setup
@@ -33,7 +33,7 @@ from bench.outputs import StageRecord
 log = get_logger(__name__)
 
 
-def latent_featurise(ae: Autoencoder, device: torch.device):
+def latent_featurise(ae: LatentAutoencoder, device: torch.device):
     """Images -> standardisable latent features of `ae`.
 
     Returns:
@@ -52,13 +52,14 @@ def main(params: Params, name: str) -> None:
     cfg = params.analysis.compress
     check_autoencoder_item(params, name)
     splits = open_masked_sets(params.paths, cfg)
+    item = read_item(name, params.autoencoders, params.paths)  # before any work: trained or imported yet?
     dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("compress runs in one process: start it with `python -m autoencoders.compress NAME`")
     setup_logging(dist.rank)
     record = StageRecord()
     res = params.data.resolution
-    ae = load_trained(name, params.autoencoders, layout.autoencoder_weights(params.paths, name), image_size=res)
+    ae = load_autoencoder(item, image_size=res)
     ae.to(dist.device)
     side = res // ae.downsample
     check_grid(side, cfg)
@@ -68,18 +69,17 @@ def main(params: Params, name: str) -> None:
     write_outputs(out, metrics, per_image, maps)
     for dataset, m in metrics.items():
         log.info("%s %s (%s): sigma2 %.4g rho %.4g", name, dataset, m["level"], m["sigma2"], m["rho"])
-    variant = params.autoencoders.variants[name]
     record.write(
         out,
         layout.record_dir(params.paths, "compress", name),
         {
             "seed": params.seed,
             "data": {"resolution": res},
-            "autoencoders": {"arch": params.autoencoders.arch(name), "variant": variant},
+            "autoencoders": item.params,
             "analysis": {"compress": cfg},
         },
         item=name,
-        kind=variant.kind,
+        kind=item.kind,
         device=str(dist.device),
         features="posterior mean encode(x).mode()",
         grid=[side, side],

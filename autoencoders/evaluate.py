@@ -1,5 +1,6 @@
 """The `eval_ae@NAME` stage: reconstruction quality (Table 1), latent-noise robustness (Fig. 6) and efficiency
-(Table 2) of one trained autoencoder item.
+(Table 2) of one autoencoder item, trained (train_ae) or pretrained (import_ae; loaded by
+`autoencoders.sources.load_autoencoder`, at its own native conventions).
 
 Run: `python -m autoencoders.evaluate NAME` (DVC fans it out over `autoencoders.names`; one process, on
 `runtime.device`). It evaluates on the eval split of *every* set in `data.sets`, not only the training sets: the
@@ -18,9 +19,10 @@ a set left out of `autoencoders.train_sets` is then scored as a transfer set. Pe
   overall, and the number of active channels (KL above `metrics.active_kl`); null for deterministic ones;
 - Table 2: parameters and fp32 MiB of what encode + decode read, GFLOPs per image (encode + decode, counted on the
   meta device) at 256 px and at the native resolution, and encode / decode throughput on this device (the training
-  wall time comes from train_ae's record in the report, so this stage does not depend on a volatile file). The
-  256-px GFLOPs use the *current* params architecture; the paper-scale numbers (SD3 layout, 12 + 12 ViT) come
-  from the paper-imagenet preset or `benchmarks/ae_bench.py`.
+  wall time comes from train_ae's record in the report, so this stage does not depend on a volatile file; a
+  pretrained item's is "not measured here", and its `metrics.json` carries a `source` block from import_ae). The
+  256-px GFLOPs are those of this item's architecture (a meta-device copy resized to 256 px); the paper-scale
+  numbers (SD3 layout, 12 + 12 ViT) come from the paper-imagenet preset or `benchmarks/ae_bench.py`.
 
 Every distribution metric is computed by each judge-ensemble member (`rfd[judge-k]`) and averaged (`rfd[judge]`);
 `metrics.json` keeps the members' values. Beside them, Table 1 gets `swd[pyramid]`, the Laplacian-pyramid sliced
@@ -36,6 +38,7 @@ first 8 eval images and clean reconstructions, uint8 (K, H, W, 3)), `noise_curve
 
 from __future__ import annotations
 
+import copy
 import csv
 import sys
 from importlib.metadata import version
@@ -43,11 +46,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from autoencoders import InferenceOnly, build_autoencoder, load_trained
 from autoencoders.posterior_stats import posterior_summary
 from autoencoders.robustness import latent_std, noise_sweep
+from autoencoders.sources import Item, load_autoencoder, read_item
 from bench import layout
 from bench.config import Params, load_params
 from bench.dist import setup
@@ -64,15 +68,25 @@ log = get_logger(__name__)
 PAPER_SIZE = 256  # Table 2 reports GFLOPs at the paper's 256 px, whatever the pipeline's resolution
 EXAMPLES_PER_SET = 8  # images per set in examples.npz (the report's reconstruction figure)
 GFLOP_KEYS = ("encode", "decode", "total")
+TRAINING_NOT_MEASURED = "not measured here (pretrained: trained elsewhere)"
 
 
-def trained_weights(params: Params, name: str) -> Path:
-    """Fail before any work on an unknown item or an untrained one; the trained weights' path."""
-    check_autoencoder_item(params, name)
-    path = layout.autoencoder_weights(params.paths, name)
-    if not path.is_file():
-        raise FileNotFoundError(f"'{path}' not found: train the item first with `dvc repro train_ae@{name}`")
-    return path
+def counting_twin(model: nn.Module, resolution: int, image_size: int) -> nn.Module | None:
+    """A copy of `model` on the meta device for `image_size`-px images (counting needs shapes only, no values), or
+    None where a model built for `resolution` cannot be resized (a pretrained one without `set_image_size`)."""
+    if image_size != resolution and not hasattr(model, "set_image_size"):
+        return None
+    twin = copy.deepcopy(model).to("meta")
+    if image_size != resolution:
+        twin.set_image_size(image_size)  # VMAE: positional tables for the new grid; convolutions: nothing
+    return twin
+
+
+def pretrained_source(item: Item) -> dict:
+    """What Table 2 and a reader need about a pretrained item: where it came from, its recorded latent factors, and
+    that its training is not measured here."""
+    keep = ("format", "path", "entry", "sha256", "input_range", "latent_factors")
+    return {k: item.source[k] for k in keep} | {"training": TRAINING_NOT_MEASURED}
 
 
 def reference_paths(params: Params, extractors: dict) -> dict[str, dict[str, Path]]:
@@ -91,28 +105,28 @@ def eval_loader(params: Params, dataset: str) -> DataLoader:
     return DataLoader(Subset(split, range(n)), batch_size=params.metrics.batch_size, shuffle=False)
 
 
-def efficiency(params: Params, name: str, model, x: torch.Tensor, device: torch.device) -> dict:
+def efficiency(params: Params, model: nn.Module, x: torch.Tensor, device: torch.device) -> dict:
     """Table 2 of one item.
 
     Args:
-        params: all params (architecture, resolution, throughput repeats).
-        name: the item.
-        model: the trained autoencoder, eval mode, on `device`.
+        params: all params (resolution, throughput repeats).
+        model: the item's autoencoder, eval mode, on `device`.
         x: (B, 3, H, W) images in [-1, 1] on `device`, the throughput batch.
         device: where throughput is timed.
 
     Returns:
         {"params_m", "size_mib", "gflops_256": {"encode", "decode", "total"}, "gflops_native": {...},
-        "encode_img_s", "decode_img_s", "device"}. The training wall time is train_ae's record, read by the report.
+        "encode_img_s", "decode_img_s", "device"}; GFLOPs are counted on a meta-device copy (`counting_twin`), None
+        where a pretrained model cannot be resized to that size. The training wall time is train_ae's record, read
+        by the report (a pretrained item's is not measured here).
     """
     res = params.data.resolution
     size = autoencoder_size(model, res)
     gflops = {}
     for key, px in (("gflops_256", PAPER_SIZE), ("gflops_native", res)):
-        with torch.device("meta"):  # counting needs shapes only: a twin with no values, no compute
-            twin = build_autoencoder(name, params.autoencoders, InferenceOnly(), image_size=px)
-        counts = encode_decode_gflops(twin, px)
-        gflops[key] = {k: counts[k] for k in GFLOP_KEYS}
+        twin = counting_twin(model, res, px)
+        counts = None if twin is None else encode_decode_gflops(twin, px)
+        gflops[key] = None if counts is None else {k: counts[k] for k in GFLOP_KEYS}
 
     @torch.no_grad()
     def encode() -> torch.Tensor:
@@ -144,7 +158,8 @@ def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
 
 
 def main(params: Params, name: str) -> None:
-    model_path = trained_weights(params, name)
+    check_autoencoder_item(params, name)
+    item = read_item(name, params.autoencoders, params.paths)  # before any work: trained or imported yet?
     dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("eval_ae runs in one process: start it with `python -m autoencoders.evaluate NAME`")
@@ -153,7 +168,7 @@ def main(params: Params, name: str) -> None:
     extractors = suite_extractors(cfg, params.paths, device, params.judges.members)
     identities = {e: extractor.identity for e, extractor in extractors.items()}
     ref_paths = reference_paths(params, extractors)
-    model = load_trained(name, params.autoencoders, model_path, image_size=params.data.resolution).to(device)
+    model = load_autoencoder(item, image_size=params.data.resolution).to(device)
     perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     perceptual.to(device)
     out = layout.run_dir(params.paths, "eval_ae", name)
@@ -196,7 +211,8 @@ def main(params: Params, name: str) -> None:
     versions = {"torch": torch.__version__, "torch-fidelity": version("torch-fidelity")}
     metrics = {
         "item": name,
-        "kind": params.autoencoders.variants[name].kind,
+        "kind": item.kind,
+        **({"source": pretrained_source(item)} if item.source is not None else {}),
         "perceptual": perceptual.name,
         "extractors": identities,
         "versions": versions,
@@ -205,7 +221,7 @@ def main(params: Params, name: str) -> None:
         "members": members,  # per set, per eps: metric -> the judge-ensemble members' values
         "latent_std": stds,
         "posterior": posteriors,  # per set: the posterior summary, or None for a deterministic model
-        "efficiency": efficiency(params, name, model, first, device),
+        "efficiency": efficiency(params, model, first, device),
     }
     with atomic_path(layout.eval_ae_examples(params.paths, name)) as tmp, tmp.open("wb") as f:
         np.savez(f, **examples)
@@ -220,7 +236,7 @@ def main(params: Params, name: str) -> None:
         {
             "runtime": params.runtime,
             "data": {"resolution": params.data.resolution, "sets": sorted(params.data.sets)},
-            "autoencoders": {"arch": params.autoencoders.arch(name), "variant": params.autoencoders.variants[name]},
+            "autoencoders": item.params,
             "metrics": {
                 k: getattr(cfg, k)
                 for k in (

@@ -35,8 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from autoencoders import load_trained
 from autoencoders.base import Autoencoder
+from autoencoders.sources import load_autoencoder, read_item
 from bench import layout, proxies
 from bench.config import Params, ProxiesCfg, load_params
 from bench.dist import setup
@@ -177,7 +177,7 @@ def intervals(values: dict[str, np.ndarray], feats: dict, references: dict, memb
 
 def main(params: Params, name: str) -> None:
     check_autoencoder_item(params, name)
-    weights = layout.autoencoder_weights(params.paths, name)
+    item = read_item(name, params.autoencoders, params.paths)  # before any work: trained or imported yet?
     dist = setup(params.runtime, params.seed)
     if dist.world_size > 1:
         raise ValueError("proxies runs in one process: start it with `python -m autoencoders.proxies NAME`")
@@ -186,9 +186,9 @@ def main(params: Params, name: str) -> None:
     extractors = suite_extractors(params.metrics, params.paths, device, params.judges.members)
     identities = {e: x.identity for e, x in extractors.items()}
     members = [layout.judge_name(k) for k in range(params.judges.members)]
-    model = load_trained(name, params.autoencoders, weights, image_size=params.data.resolution).to(device)
+    model = load_autoencoder(item, image_size=params.data.resolution).to(device)
 
-    metrics: dict = {"item": name, "kind": params.autoencoders.variants[name].kind, "extractors": identities}
+    metrics: dict = {"item": name, "kind": item.kind, "extractors": identities}
     per_image, spectra = {}, {}
     for dataset in tqdm(params.autoencoders.train_sets, desc=f"proxies {name}", unit="set"):
         refs = {e: load_reference(layout.reference(params.paths, dataset, "eval", e), i) for e, i in identities.items()}

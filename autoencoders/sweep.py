@@ -104,7 +104,7 @@ def scratch_params(raw: dict, project: Path, item: str, section: str | None, key
 
 def train_point(params: Params, raw: dict, project: Path, item: str, section, key, value) -> Path:
     """Train `item` with one weight changed through the real train_ae stage; return its weights file."""
-    weights = layout.autoencoder_weights(project / "runs", item)
+    weights = layout.autoencoder_weights(project / "runs", item)  # beside its params.json in the item's folder
     if weights.is_file():
         return weights  # a finished point: read back, not retrained
     (project / "runs").mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def train_point(params: Params, raw: dict, project: Path, item: str, section, ke
 @torch.no_grad()
 def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str, float]:
     """The module docstring's readings of one trained point on the val split of `dataset`."""
-    model = load_trained(item, params.autoencoders, weights, image_size=params.data.resolution)
+    model = load_trained(weights.parent, image_size=params.data.resolution)
     split = open_split(params.paths, dataset, "val")
     batches = [
         {

@@ -1,6 +1,7 @@
-"""The `train_ae@NAME` stage: train one autoencoder item of `autoencoders.names` with the shared loop.
+"""The `train_ae@NAME` stage: train one autoencoder item of `autoencoders.variants` with the shared loop.
 
-Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.names`); under
+Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.variants`; pretrained items skip this
+stage, see `autoencoders.import_ae`); under
 `torchrun --nproc_per_node=G` it trains with DDP. Every item gets the same budget in steps
 (`autoencoders.train.steps`), split into the release's phases where the variant asks for them:
 
@@ -9,9 +10,10 @@ Run: `python -m autoencoders.train NAME` (DVC fans it out over `autoencoders.nam
 3. fine-tuning at full resolution for the last `finetune_fraction` of the steps, decoder only
    (the paper) or everything (`finetune: all`, what the release really did).
 
-Writes `<runs>/train_ae/NAME/`: `model.pt` (final weights, a plain state dict), `recon.png` (eval images over their
-reconstructions), `params.json`; `<runs>/work/train_ae/NAME/phase{1,3}/`: resumable checkpoints and dvclive curves;
-`<runs>/records/train_ae/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network,
+Writes `<runs>/autoencoders/NAME/` (the item's autoencoder, `bench.layout.autoencoder_dir`): `model.pt` (final
+weights, a plain state dict), `recon.png` (eval images over their reconstructions), `params.json`;
+`<runs>/work/train_ae/NAME/phase{1,3}/`: resumable checkpoints and dvclive curves;
+`<runs>/records/autoencoders/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network,
 and per phase whether the loss plateaued (`bench.plateau`).
 """
 
@@ -31,7 +33,7 @@ from bench import layout
 from bench.config import Params, as_dict, load_params
 from bench.dist import cleanup, setup
 from bench.featnets import load_perceptual
-from bench.items import check_autoencoder_item
+from bench.items import check_trained_item
 from bench.log import get_logger, setup_logging
 from bench.loop import train
 from bench.outputs import StageRecord, atomic_path
@@ -71,12 +73,12 @@ def save_recon_grid(model: Autoencoder, params: Params, device: torch.device, pa
 
 
 def main(params: Params, name: str) -> None:
-    check_autoencoder_item(params, name)
+    check_trained_item(params, name)
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.autoencoders
     variant = cfg.variants[name]
-    out = layout.run_dir(params.paths, "train_ae", name)
+    out = layout.autoencoder_dir(params.paths, name)
     work = layout.work_dir(params.paths, "train_ae", name)
     record = StageRecord()
 
@@ -143,7 +145,7 @@ def main(params: Params, name: str) -> None:
         save_recon_grid(final, params, dist.device, out / "recon.png")
         record.write(
             out,
-            layout.record_dir(params.paths, "train_ae", name),
+            layout.autoencoder_record_dir(params.paths, name),
             {
                 "seed": seed,
                 "data": {"resolution": res},
@@ -172,5 +174,5 @@ def main(params: Params, name: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m autoencoders.train NAME   (an item of autoencoders.names)")
+        raise SystemExit("usage: python -m autoencoders.train NAME   (a key of autoencoders.variants)")
     main(load_params(), sys.argv[1])

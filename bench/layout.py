@@ -6,6 +6,7 @@ same keys (`${paths.data}`, `${paths.runs}`, `${paths.results}`), so code and pi
 
     <data>/<set>/meta.json, <data>/<set>/<split>/   data: one folder per dataset split (+ the set's meta)
     <runs>/<stage>/<item>/                          what a stage hands on (weights, metrics, latents, samples)
+    <runs>/autoencoders/<item>/                     the item's autoencoder, from train_ae or import_ae
     <runs>/records/<stage>/[<item>/]                meta.json: wall time, git SHA, host (volatile; no stage reads it
                                                     except the report's timing tables)
     <runs>/work/<stage>/<item>/                     resumable checkpoints and dvclive curves (persist, uncached)
@@ -33,6 +34,8 @@ LATENTS_FILE, FLIP_FILE, LABELS_FILE, STATS_FILE = "latents.npy", "latents_flip.
 # train_dit@NAME/<dataset>/: EMA weights and the architecture + statistics hash the sample stage checks
 DIT_WEIGHTS_FILE, DIT_INFO_FILE = "model.pt", "dit.json"
 SAMPLES_FILE = "samples.npy"  # sample@NAME/<dataset>/, beside LABELS_FILE and grid.png
+# autoencoders/<item>/: train_ae's weights, or import_ae's record of a pretrained item (each beside params.json)
+WEIGHTS_FILE, SOURCE_FILE = "model.pt", "source.json"
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
@@ -70,7 +73,7 @@ def records_root(paths: Root) -> Path:
 
 
 def record_dir(paths: Root, stage: str, *parts: str) -> Path:
-    """Where a stage's volatile `meta.json` goes, e.g. `runs/records/train_ae/vmae`."""
+    """Where a stage's volatile `meta.json` goes, e.g. `runs/records/eval_ae/vmae`."""
     return records_root(paths).joinpath(stage, *parts)
 
 
@@ -105,9 +108,28 @@ def reference(paths: Root, dataset: str, split: str, extractor: str) -> Path:
 
 
 # --- autoencoders ----------------------------------------------------------------------------------------------------
+def autoencoder_dir(paths: Root, item: str) -> Path:
+    """`runs/autoencoders/<item>/`: the item's autoencoder as every later stage loads it, whichever stage made it:
+    train_ae (a trained item: `model.pt`, `recon.png`) or import_ae (a pretrained one: `source.json`). One folder
+    pattern for both kinds, so that dvc.yaml gives eval_ae, compress, extract and sample one dependency per item."""
+    return run_dir(paths, "autoencoders", item)
+
+
 def autoencoder_weights(paths: Root, item: str) -> Path:
-    """The trained weights train_ae leaves for an item: `runs/train_ae/<item>/model.pt`."""
-    return run_dir(paths, "train_ae", item) / "model.pt"
+    """The trained weights train_ae leaves for a trained item: `runs/autoencoders/<item>/model.pt`."""
+    return autoencoder_dir(paths, item) / WEIGHTS_FILE
+
+
+def autoencoder_record_dir(paths: Root, item: str) -> Path:
+    """The volatile `meta.json` of the stage that made the item's autoencoder (train_ae: training wall time per
+    phase; import_ae), `runs/records/autoencoders/<item>`: one folder for both kinds, so the report stages that print
+    training times have one dependency whatever items a run has (a run of pretrained items alone trains none)."""
+    return record_dir(paths, "autoencoders", item)
+
+
+def pretrained_record(paths: Root, item: str) -> Path:
+    """import_ae's record of a pretrained item (format, path, file hashes, latent shape, recorded factors)."""
+    return autoencoder_dir(paths, item) / SOURCE_FILE
 
 
 def eval_ae_metrics(paths: Root, item: str) -> Path:

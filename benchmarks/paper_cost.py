@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from autoencoders import build_autoencoder
+from autoencoders.sources import import_pretrained
 from bench.config import CONV_KINDS, Params, SampleCfg, VariantCfg, parse_params
 from bench.dist import setup
 from bench.efficiency import BENCH_LR, host_note, throughput, train_step_throughput
@@ -128,7 +129,10 @@ def time_ae_step(params: Params, item: str, size: int, phase: str, percep: nn.Mo
 def time_decode(params: Params, item: str, percep: nn.Module, tm: Timing) -> tuple[float, tuple[int, int]]:
     """Seconds per image of one full-resolution decode, and the (channels, side) of the latents it reads."""
     res = params.data.resolution
-    model = build_autoencoder(item, params.autoencoders, percep, image_size=res).to(tm.device).eval()
+    if params.autoencoders.is_pretrained(item):  # its own architecture: the files must be in place
+        model = import_pretrained(item, params.autoencoders.pretrained[item], res).model.to(tm.device)
+    else:
+        model = build_autoencoder(item, params.autoencoders, percep, image_size=res).to(tm.device).eval()
     shape = (model.latent_channels, res // model.downsample)
     z = torch.randn(tm.batch, shape[0], shape[1], shape[1], device=tm.device)
     with torch.no_grad():
@@ -181,12 +185,13 @@ def add(rows: dict[tuple, Row], key: tuple, item: str, units: int, **row: object
 
 
 def bill(params: Params, percep: nn.Module, tm: Timing) -> list[Row]:
-    """train_ae (phase 1 at resolution // pretrain_downscale, phase 3 at full resolution, as autoencoders.train),
-    then train_dit and sample for each (item, dataset) DiT of diffusion.items."""
+    """train_ae (phase 1 at resolution // pretrain_downscale, phase 3 at full resolution, as autoencoders.train) of
+    each trained item, then train_dit and sample for each (item, dataset) DiT of diffusion.items (a pretrained
+    item's decoder is timed from its files)."""
     cfg, d, res, s = params.autoencoders, params.diffusion, params.data.resolution, params.diffusion.sample
     rows: dict[tuple, Row] = {}
     ae_s: dict[tuple, float] = {}
-    for item in cfg.names:
+    for item in [n for n in cfg.names if not cfg.is_pretrained(n)]:  # pretrained items are not trained here
         variant = cfg.variants[item]
         finetune = round(cfg.train.steps * variant.phases.finetune_fraction)  # as autoencoders.train.phase_steps
         ft_phase = "finetune_decoder" if variant.phases.finetune == "decoder" else "finetune_all"
@@ -198,12 +203,13 @@ def bill(params: Params, percep: nn.Module, tm: Timing) -> list[Row]:
             ae_s[key] = ae_s.get(key) or time_ae_step(params, item, size, phase, percep, tm)
             add(rows, key, item, steps, stage="train_ae", setting=f"{variant.kind} {phase}, {size} px",
                 sec_per_image=ae_s[key], images_per_unit=cfg.train.batch_size)  # fmt: skip
-    decode: dict[bool, tuple[float, tuple[int, int]]] = {}
+    decode: dict[bool | str, tuple[float, tuple[int, int]]] = {}
     dit: dict[tuple, dict[str, float]] = {}
     for item in cfg.names:
-        conv = cfg.variants[item].kind in CONV_KINDS  # every conv kind shares one decoder, every ViT the other
-        decode[conv] = decode.get(conv) or time_decode(params, item, percep, tm)
-        dec_s, shape = decode[conv]
+        # Every conv kind shares one decoder, every ViT the other; a pretrained item has its own.
+        key = item if cfg.is_pretrained(item) else cfg.variants[item].kind in CONV_KINDS
+        decode[key] = decode.get(key) or time_decode(params, item, percep, tm)
+        dec_s, shape = decode[key]
         for dataset in d.items.get(item, ()):
             cond = d.datasets[dataset] == "conditional"
             dit[(shape, cond)] = dit.get((shape, cond)) or time_dit(params, shape, cond, tm)
@@ -214,8 +220,9 @@ def bill(params: Params, percep: nn.Module, tm: Timing) -> list[Row]:
             add(rows, ("sample", shape, cond), name, s.num_images, stage="sample: DiT", images_per_unit=1,
                 setting=f"{g} guided + {s.num_steps - g} plain Euler steps",
                 sec_per_image=g * t.get("guided", 0.0) + (s.num_steps - g) * t["plain"])  # fmt: skip
-            add(rows, ("decode", conv), name, s.num_images, stage="sample: decode", images_per_unit=1,
-                setting=f"{'conv' if conv else 'ViT'} decoder, {res} px", sec_per_image=dec_s)  # fmt: skip
+            kind = key if isinstance(key, str) else "conv" if key else "ViT"
+            add(rows, ("decode", key), name, s.num_images, stage="sample: decode", images_per_unit=1,
+                setting=f"{kind} decoder, {res} px", sec_per_image=dec_s)  # fmt: skip
     return list(rows.values())
 
 

@@ -1,4 +1,5 @@
-"""The `extract@NAME` stage: encode each generation dataset's train split with trained autoencoder NAME.
+"""The `extract@NAME` stage: encode each generation dataset's train split with autoencoder item NAME (trained or
+pretrained: `autoencoders.sources.load_autoencoder`).
 
 Run: `python -m diffusion.extract NAME` (DVC fans it out over `diffusion.items`); under `torchrun` each process
 encodes a contiguous block of images into shared memory-mapped files. For every dataset of `diffusion.items.NAME`
@@ -23,8 +24,8 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from autoencoders import load_trained
-from autoencoders.base import Autoencoder
+from autoencoders.base import LatentAutoencoder
+from autoencoders.sources import load_autoencoder, read_item
 from bench.config import ExtractCfg, Params, load_params
 from bench.dist import DistInfo, cleanup, setup
 from bench.items import check_diffusion_item
@@ -34,7 +35,6 @@ from bench.layout import (
     LATENTS_FILE,
     STATS_FILE,
     Root,
-    autoencoder_weights,
     latents_dir,
     record_dir,
     run_dir,
@@ -47,7 +47,7 @@ from diffusion.latents import Layout, compute_stats, create_array, publish_array
 log = get_logger(__name__)
 
 
-def stored_layout(ae: Autoencoder, store: str, image_size: int, device: torch.device) -> Layout:
+def stored_layout(ae: LatentAutoencoder, store: str, image_size: int, device: torch.device) -> Layout:
     """What gets stored: "moments" only where asked for and the autoencoder has a log-variance."""
     if store == "mean":
         return "mean"
@@ -57,7 +57,7 @@ def stored_layout(ae: Autoencoder, store: str, image_size: int, device: torch.de
 
 
 @torch.no_grad()
-def encode_rows(ae: Autoencoder, x: torch.Tensor, layout: Layout) -> torch.Tensor:
+def encode_rows(ae: LatentAutoencoder, x: torch.Tensor, layout: Layout) -> torch.Tensor:
     """Images -> stored latent rows.
 
     Args:
@@ -74,7 +74,7 @@ def encode_rows(ae: Autoencoder, x: torch.Tensor, layout: Layout) -> torch.Tenso
 
 
 def extract_dataset(
-    ae: Autoencoder, data: Root, dataset: str, out: Path, cfg: ExtractCfg, seed: int, dist: DistInfo
+    ae: LatentAutoencoder, data: Root, dataset: str, out: Path, cfg: ExtractCfg, seed: int, dist: DistInfo
 ) -> dict:
     """Encode one dataset's train split (and its flip) into `out`; rank 0 then writes `stats.json`.
 
@@ -124,11 +124,11 @@ def main(params: Params, name: str) -> None:
     record_dir(params.paths, "extract", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
+    item = read_item(name, params.autoencoders, params.paths)  # before any work: trained or imported yet?
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.diffusion.extract
-    weights = autoencoder_weights(params.paths, name)
-    ae = load_trained(name, params.autoencoders, weights, image_size=params.data.resolution)
+    ae = load_autoencoder(item, image_size=params.data.resolution)
     ae.to(dist.device)
     for dataset in params.diffusion.items[name]:
         record = StageRecord()
@@ -141,12 +141,9 @@ def main(params: Params, name: str) -> None:
                 {
                     "seed": params.seed,
                     "data": {"resolution": params.data.resolution},
-                    "autoencoders": {
-                        "variant": params.autoencoders.variants[name],
-                        "arch": params.autoencoders.arch(name),
-                    },
+                    "autoencoders": item.params,
                     "diffusion": {"extract": cfg},
-                },  # fmt: skip
+                },
                 world_size=dist.world_size,
                 item=name,
                 dataset=dataset,

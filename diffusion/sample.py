@@ -22,8 +22,8 @@ import torch
 from torchvision.utils import make_grid, save_image
 from tqdm import tqdm
 
-from autoencoders import load_trained
-from autoencoders.base import Autoencoder
+from autoencoders.base import LatentAutoencoder
+from autoencoders.sources import load_autoencoder, read_item
 from bench import layout
 from bench.config import Params, SampleCfg, load_params
 from bench.dist import cleanup, setup
@@ -45,7 +45,7 @@ GRID_IMAGES, GRID_ROW = 64, 8  # grid.png: the first 64 samples, 8 per row
 
 @torch.no_grad()
 def generate(
-    model: DiT, ae: Autoencoder, stats: LatentStats, indices: list[int], cfg: SampleCfg, seed: int
+    model: DiT, ae: LatentAutoencoder, stats: LatentStats, indices: list[int], cfg: SampleCfg, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The images of the given global indices (a pure function of the indices, the weights and `seed`).
 
@@ -88,13 +88,13 @@ def main(params: Params, name: str) -> None:
     layout.record_dir(params.paths, "sample", name).mkdir(parents=True, exist_ok=True)
     if not params.diffusion.items[name]:
         return
+    item = read_item(name, params.autoencoders, params.paths)  # before any work: trained or imported yet?
     dist = setup(params.runtime, params.seed)
     setup_logging(dist.rank)
     cfg = params.diffusion.sample
     seed = params.seed + cfg.seed_offset
     res = params.data.resolution
-    weights = layout.autoencoder_weights(params.paths, name)
-    ae = load_trained(name, params.autoencoders, weights, image_size=res).to(dist.device)
+    ae = load_autoencoder(item, image_size=res).to(dist.device)
     for dataset in params.diffusion.items[name]:
         record = StageRecord()
         stats = load_stats(layout.latents_dir(params.paths, name, dataset) / STATS_FILE)

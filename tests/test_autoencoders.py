@@ -78,7 +78,7 @@ def section(variants: dict[str, VariantCfg]) -> AutoencodersCfg:
         betas=(0.9, 0.95), grad_clip=0.0, ema_decay=0.0, precision="fp32", ckpt_every=1, log_every=1, num_workers=0,
         plateau=PlateauCfg(smoothing=0.9, tail=0.2, threshold=0.01),
     )  # fmt: skip
-    cfg = AutoencodersCfg(tuple(variants), ("shapes",), train, TINY_CONV, TINY_VIT, variants, percep_own_scale=1.0)
+    cfg = AutoencodersCfg(tuple(variants), ("shapes",), train, TINY_CONV, TINY_VIT, variants, {}, percep_own_scale=1.0)
     cfg.check()
     return cfg
 

@@ -57,6 +57,15 @@ def test_paper_presets_replace_the_embedded_sets():
     assert set(raw["data"]["sets"]) == {"imagenet", "ade20k", "celebamaskhq"}
 
 
+def test_pretrained_preset_trains_only_dits():
+    """paper-imagenet-pretrained: the release VMAE and the SD3 VAE from weights/, no autoencoder trained."""
+    p = preset.parse_params(preset.merged("paper-imagenet-pretrained", ROOT / "params.yaml", ROOT / "presets"))
+    assert p.autoencoders.variants == {} and list(p.autoencoders.names) == ["vmae", "sd3-vae"]
+    formats = {k: (v.format, v.path) for k, v in p.autoencoders.pretrained.items()}
+    assert formats == {"vmae": ("vmae-release", "weights/vmaef8d16.pth"), "sd3-vae": ("diffusers", "weights/sd3-vae")}
+    assert p.data.resolution == 256 and set(p.diffusion.items) == {"vmae", "sd3-vae"}
+
+
 def test_unknown_preset_is_named():
     with pytest.raises(ValueError, match="unknown preset 'huge'.*tiny"):
         preset.merged("huge", ROOT / "params.yaml", ROOT / "presets")

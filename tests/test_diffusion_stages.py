@@ -23,6 +23,7 @@ from bench import data as data_stage
 from bench import layout, preset
 from bench.config import DiTSize, Params, parse_params
 from bench.layout import FLIP_FILE, LABELS_FILE, LATENTS_FILE, STATS_FILE, run_dir
+from bench.outputs import write_json
 from bench.sharding import shard_indices
 from bench.splits import open_split
 from diffusion import extract, sample
@@ -58,6 +59,7 @@ def tiny_raw(root: Path) -> dict:
     sizes = {"num_train": N_TRAIN, "num_val": 4, "num_judge": N_TRAIN, "num_eval": 4}
     raw["data"]["sets"] = {s: {"kind": s, "root": "", **sizes} for s in ("shapes", "faces")}
     raw["autoencoders"]["names"] = list(ITEMS)
+    raw["autoencoders"]["variants"] = {k: v for k, v in raw["autoencoders"]["variants"].items() if k in ITEMS}
     raw["diffusion"]["items"] = {k: list(v) for k, v in ITEMS.items()}
     raw["diffusion"]["extract"].update(store="moments", batch_size=5)  # 5: a last, partial batch
     raw["diffusion"]["sample"].update(num_images=6, batch_size=4, cfg_scale=2.0, cfg_interval_start=0.0)
@@ -74,6 +76,7 @@ def run(tmp_path_factory) -> Params:
         path = layout.autoencoder_weights(params.paths, name)
         path.parent.mkdir(parents=True)
         torch.save(ae.state_dict(), path)
+        write_json(path.parent / layout.PARAMS_FILE, {"autoencoders": params.autoencoders.item_params(name)})
     for name in ITEMS:
         extract.main(params, name)
         train_dit.main(params, name)
@@ -112,7 +115,7 @@ def test_extract_outputs(run):
 
 
 def test_extracted_latents_are_the_encoder_outputs(run):
-    ae = load_trained("ae", run.autoencoders, layout.autoencoder_weights(run.paths, "ae"), image_size=RES)
+    ae = load_trained(layout.autoencoder_dir(run.paths, "ae"), image_size=RES)
     split = open_split(run.paths, "shapes", "train")
     x = torch.stack([split[i]["image"] for i in range(3)])
     out = folder(run, "extract", "ae", "shapes")
@@ -185,7 +188,7 @@ def test_sampling_does_not_depend_on_the_number_of_processes(run):
     seed = run.seed + run.diffusion.sample.seed_offset
     stats = load_stats(folder(run, "extract", name, dataset) / STATS_FILE)
     model = load_dit(folder(run, "train_dit", name, dataset), stats)
-    ae = load_trained(name, run.autoencoders, layout.autoencoder_weights(run.paths, name), image_size=RES)
+    ae = load_trained(layout.autoencoder_dir(run.paths, name), image_size=RES)
     merged = np.zeros((n, RES, RES, 3), np.uint8)
     merged_labels = np.zeros(n, np.int64)
     for rank in range(2):

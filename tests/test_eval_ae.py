@@ -120,8 +120,7 @@ def test_metrics_json_has_the_agreed_keys(tiny):
 
 def test_eps0_row_is_the_clean_reconstruction(tiny):
     params, m = tiny
-    model = load_trained(ITEM, params.autoencoders, run_dir(params.paths, "train_ae", ITEM) / "model.pt",
-                         image_size=params.data.resolution)  # fmt: skip
+    model = load_trained(layout.autoencoder_dir(params.paths, ITEM), image_size=params.data.resolution)
     perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     judges = suite_extractors(params.metrics, params.paths, torch.device("cpu"), params.judges.members)
     for s in params.data.sets:
@@ -146,8 +145,7 @@ def test_posterior_summary_of_the_eval_split(tiny):
     """VMAE is probabilistic: per set, the mean posterior std per channel and the KL per value, recomputed here in one
     batch from the trained model's posteriors (eval_ae encodes in batches of metrics.batch_size)."""
     params, m = tiny
-    model = load_trained(ITEM, params.autoencoders, run_dir(params.paths, "train_ae", ITEM) / "model.pt",
-                         image_size=params.data.resolution)  # fmt: skip
+    model = load_trained(layout.autoencoder_dir(params.paths, ITEM), image_size=params.data.resolution)
     assert set(m["posterior"]) == set(params.data.sets)
     for s in params.data.sets:
         x = torch.stack([item["image"] for item in open_split(params.paths.data, s, "eval")])
@@ -270,7 +268,7 @@ def test_missing_inputs_fail_early_with_the_fix(tiny, tmp_path):
         evaluate.main(no_model, ITEM)
 
     # Trained model and perceptual network present, judges absent.
-    for stage in ("featnets", "train_ae"):
+    for stage in ("featnets", "autoencoders"):
         (runs / stage).parent.mkdir(parents=True, exist_ok=True)
         (runs / stage).symlink_to(Path(run_dir(params.paths, stage)).resolve())
     with pytest.raises(FileNotFoundError, match=r"judges/judge-0\.pt"):

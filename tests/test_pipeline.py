@@ -14,15 +14,17 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, tiny_raw
+from tests.pretrained_items import save_module
 
 pytestmark = pytest.mark.slow
 
 
-def dvc(cwd: Path, *args: str) -> str:
+def dvc(cwd: Path, *args: str, ok: bool = True) -> str:
+    """Run the DVC CLI in `cwd`; its output, asserting it succeeded (or, with `ok=False`, that it failed)."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     out = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert (out.returncode == 0) == ok, out.stdout + out.stderr
     return out.stdout + out.stderr
 
 
@@ -77,7 +79,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     runs = project / "runs"
     raw = yaml.safe_load((project / "params.yaml").read_text())
     for item in raw["autoencoders"]["names"]:
-        assert (runs / "train_ae" / item / "model.pt").is_file()
+        assert (runs / "autoencoders" / item / "model.pt").is_file()
     for item, sets in raw["diffusion"]["items"].items():
         for dataset in sets:
             assert (runs / "sample" / item / dataset / "samples.npy").is_file()
@@ -88,6 +90,9 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     check_same_inputs_same_hashes(project)
     check_edits_rerun_only_their_stages(project)
     execute_notebooks(project)
+    entry = {"format": "module", "path": "weights/my-ae", "entry": "tiny_user_ae:build"}
+    save_module(project / entry["path"])
+    check_adding_an_item_leaves_the_others_up_to_date(project, "my-ae", entry)
 
 
 def stale_stages(project: Path) -> set[str]:
@@ -122,6 +127,24 @@ def check_edits_rerun_only_their_stages(project: Path) -> None:
     dit = after_editing("diffusion/dit.py")  # the DiT: its training and sampling, not the autoencoders
     assert {"train_dit@vmae", "sample@vmae"} <= dit and all(s.startswith(("train_dit@", "sample@")) for s in dit), dit
     assert stale_stages(project) == set()
+
+
+CHAIN = ("import_ae", "eval_ae", "compress", "extract", "train_dit", "sample", "eval_gen")  # a pretrained item's
+
+
+def check_adding_an_item_leaves_the_others_up_to_date(project: Path, name: str, entry: dict) -> None:
+    """Adding pretrained item `name` (`entry`, its files already in place) to params makes stale its own chain and the
+    stages that report over all items, and not one stage of any other item."""
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    others = list(raw["autoencoders"]["names"])
+    raw["autoencoders"]["names"].append(name)
+    raw["autoencoders"]["pretrained"][name] = entry
+    raw["diffusion"]["items"][name] = list(raw["diffusion"]["datasets"])[:1]
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    stale = stale_stages(project)
+    assert {f"{stage}@{name}" for stage in CHAIN} <= stale, stale
+    assert not [s for s in stale if s.rsplit("@", 1)[-1] in others], stale  # every other item: up to date
+    assert all(s.endswith(f"@{name}") or "@" not in s or s.startswith("fig_samples@") for s in stale), stale
 
 
 def execute_notebooks(project: Path) -> None:

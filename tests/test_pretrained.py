@@ -1,5 +1,6 @@
 """Paper-scale autoencoder sizes (meta device) and the weight importers: the authors' VMAE release pickle (with its
-`args` Namespace, and a malicious pickle refused) and a diffusers AutoencoderKL folder.
+`args` Namespace, sizes read from its tensors, and a malicious pickle refused) and diffusers AutoencoderKL folders
+in both layouts (with and without quant convs), checked against diffusers' own encode / decode.
 
 Run: .venv/bin/python -m pytest tests/test_pretrained.py -q
 """
@@ -14,10 +15,19 @@ import pytest
 import torch
 
 from autoencoders import REGISTRY
-from autoencoders.pretrained import load_diffusers_autoencoder, load_vmae_release, read_diffusers_arch
-from autoencoders.vae import VAE
+from autoencoders.pretrained import (
+    INFERENCE_OBJECTIVE,
+    build_vmae_release,
+    latent_factors,
+    load_diffusers,
+    load_vmae_release,
+    read_diffusers_config,
+    read_release_state_dict,
+    release_arch,
+)
 from autoencoders.vmae import VMAE
 from bench.config import KLCfg
+from tests.pretrained_items import LAYOUTS, RELEASE_TINY, save_diffusers, save_release
 from tests.test_autoencoders import (  # noqa: F401  (one_thread is an autouse fixture)
     PAPER_CONV,
     PAPER_VIT,
@@ -121,22 +131,43 @@ def test_vmae_release_import_refuses_code_in_pickle(tmp_path):
     assert not marker.exists()
 
 
-def test_diffusers_autoencoderkl_import(tmp_path):
+@pytest.mark.parametrize("layout", ["sd3", "sd1"])
+def test_diffusers_import_matches_diffusers_in_both_layouts(tmp_path, layout):
+    """SD3 / FLUX (no quant convs) and SD 1.x / SDXL (quant and post-quant convs) load strictly into diffusers' own
+    class and encode / decode exactly as diffusers does, at its own input range ([-1, 1], the suite's)."""
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(0)
-    ref = AutoencoderKL(
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4, latent_channels=4,
-        use_quant_conv=False, use_post_quant_conv=False,
-    ).eval()  # fmt: skip
-    ref.save_pretrained(tmp_path / "vae")
-    model = VAE(read_diffusers_arch(tmp_path / "vae"), KLCfg(weight=0.0)).eval()
-    load_diffusers_autoencoder(model, tmp_path / "vae")
+    folder = save_diffusers(tmp_path / layout, layout)
+    ref = AutoencoderKL.from_pretrained(folder).eval()
+    model = load_diffusers(folder)
+    quant, channels, scaling, shift = LAYOUTS[layout]
+    assert (model.vae.quant_conv is not None) == quant and (model.vae.post_quant_conv is not None) == quant
+    assert model.latent_channels == channels and model.downsample == 8
     x = images()
     with torch.no_grad():
         dist, post = ref.encode(x).latent_dist, model.encode(x)
-        torch.testing.assert_close(post.mean, dist.mean)
-        torch.testing.assert_close(post.logvar, dist.logvar)
-        torch.testing.assert_close(model.decode(post.mean), ref.decode(dist.mean).sample)
-    assert model.downsample == 2 and model.latent_channels == 4
+        torch.testing.assert_close(post.mean, dist.mean, rtol=0, atol=0)
+        torch.testing.assert_close(post.logvar, dist.logvar, rtol=0, atol=0)
+        torch.testing.assert_close(model.decode(post.mean), ref.decode(dist.mean).sample, rtol=0, atol=0)
+    cfg, weights = read_diffusers_config(folder)
+    assert latent_factors(cfg) == {"scaling_factor": scaling, "shift_factor": shift}  # recorded, never applied
+    assert weights.name == "diffusion_pytorch_model.safetensors"
+    assert load_diffusers(weights).latent_channels == channels  # a weights file beside its config.json
+
+
+def test_vmae_release_sizes_are_read_from_the_checkpoint(tmp_path):
+    path = save_release(tmp_path / "vmaef8d16.pth", image_size=SIZE)
+    model = build_vmae_release(path)
+    assert model.arch == RELEASE_TINY and model.image_size == SIZE
+    ref = VMAE(RELEASE_TINY, INFERENCE_OBJECTIVE, None, SIZE)
+    state = read_release_state_dict(path)
+    ref.load_state_dict({**state, "mask_token": ref.mask_token}, strict=True)
+    x = images()
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode(model.encode(x).mode()), ref.decode(ref.encode(x).mode()))
+    assert release_arch(release_table_state(), "paper")[0] == PAPER_VIT  # the real release's sizes, from its shapes
+
+
+def release_table_state() -> dict[str, torch.Tensor]:
+    """Meta tensors with the real release's names and shapes (`release_table`)."""
+    return {k: torch.empty(s, device="meta") for k, s in release_table(PAPER_VIT.depth).items()}

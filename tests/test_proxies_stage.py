@@ -74,7 +74,7 @@ def test_interpolation_weight_zero_reproduces_eval_aes_rfd(tiny):
     """At w = 0 the iFD pass decodes z itself: its FD equals eval_ae's clean rFD (noise_sweep at eps = 0)."""
     params, name, s = tiny, "vmae", tiny.autoencoders.train_sets[0]
     device = torch.device("cpu")
-    model = load_trained(name, params.autoencoders, layout.autoencoder_weights(params.paths, name), image_size=32)
+    model = load_trained(layout.autoencoder_dir(params.paths, name), image_size=32)
     extractors = suite_extractors(params.metrics, params.paths, device, params.judges.members)
     refs = {e: load_reference(layout.reference(params.paths, s, "eval", e), x.identity) for e, x in extractors.items()}
     images = proxies.read_split(params, s, "eval", params.metrics.recon_images)

@@ -33,8 +33,8 @@ def test_plateau_table_lists_every_training_run(tmp_path):
                 "threshold": 0.01, "smoothing": 0.99, "key": "loss"}  # fmt: skip
 
     records = {
-        "train_ae/ae": {"phase1": verdict(True, 0.004)},
-        "train_ae/vmae": {"phase1": verdict(False, 0.05), "phase3": verdict(None, None, steps=1)},
+        "autoencoders/ae": {"phase1": verdict(True, 0.004)},
+        "autoencoders/vmae": {"phase1": verdict(False, 0.05), "phase3": verdict(None, None, steps=1)},
         "train_dit/ae/shapes": {"dit": verdict(True, -0.002)},
         "judges": {"judge-0": verdict(True, 0.0)},
         "extract/ae/shapes": None,  # not a training stage: never listed

@@ -145,7 +145,7 @@ def _text(fig: Figure) -> str:
 
 
 def _items(params: Params) -> list[str]:
-    return style.figure_items(params.autoencoders.names)
+    return style.figure_items(params.autoencoders)
 
 
 def test_fig_noise(synthetic):

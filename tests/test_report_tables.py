@@ -29,6 +29,7 @@ from bench.config import load_params
 from tests.conftest import ROOT, tiny_params
 
 ITEMS = [*paper.MAIN, "vmae-mse", "vmae-lm", "vmae-lm-reg", "vmae-release"]
+SHOWN = paper.report_items(ITEMS, ())  # what Tables 1-3 show of them: the paper's five (no pretrained item here)
 SETS = {"shapes": "shapes", "faces": "faces"}  # name -> kind, as the tiny preset's data.sets
 LEVELS = {"shapes": "object", "faces": "part"}
 EPS = (0.0, 0.1, 0.3)
@@ -104,7 +105,7 @@ def write_runs(runs: Path, w: dict) -> None:
         gen = {s: v | {"n_samples": 8, "reference": "train"} for s, v in w["gen"][item].items()}
         _dump(runs / "eval_gen" / item / "metrics.json", {"extractors": {"judge": "judge-resnet-v1"}, **gen})
         wall = {"phase1_s": e["train_wall_time_s"] * 0.75, "phase3_s": e["train_wall_time_s"] * 0.25}
-        _dump(runs / "records" / "train_ae" / item / "meta.json", {"train_wall_time_s": wall})
+        _dump(runs / "records" / "autoencoders" / item / "meta.json", {"train_wall_time_s": wall})
     for item, per_set in w["compress"].items():
         path = runs / ("compress_raw" if item == "raw" else f"compress/{item}") / "metrics.json"
         _dump(path, {s: {"level": LEVELS[s], "sigma2": s2, "sigma2_ci": [s2, s2], "rho": rho, "rho_ci": [rho, rho],
@@ -169,7 +170,7 @@ def runs(tmp_path: Path) -> Path:
 
 
 def test_recon_table_layout_paper_beside_and_labels(runs: Path) -> None:
-    table = make_table_recon(runs, ITEMS, SETS)
+    table = make_table_recon(runs, SHOWN, SETS)
     assert list(table.index) == [(s, paper.LABELS[i]) for s in SETS for i in paper.MAIN]
     assert list(table.columns.get_level_values("source")) == ["paper", "this run"] * 6
     metrics = list(table.columns.get_level_values("metric"))
@@ -187,7 +188,7 @@ def test_recon_table_carries_inception_and_lpips_when_present(runs: Path) -> Non
         for values in m["reconstruction"].values():
             values["rfid[inception]"], values["lpips[vgg]"] = values["rfd[judge]"] + 1, values["percep[own]"]
         path.write_text(json.dumps(m))
-    metrics = list(make_table_recon(runs, ITEMS, SETS).columns.get_level_values("metric"))
+    metrics = list(make_table_recon(runs, SHOWN, SETS).columns.get_level_values("metric"))
     assert "rfid[inception] ↓" in metrics and "lpips[vgg] ↓" in metrics and "rfd[judge] ↓" not in metrics
 
 
@@ -201,7 +202,7 @@ def test_marks_best_second_ties_and_direction() -> None:
 
 
 def test_recon_marks_are_per_dataset(runs: Path) -> None:
-    table = make_table_recon(runs, ITEMS, SETS)
+    table = make_table_recon(runs, SHOWN, SETS)
     table.loc[("faces", "AE"), ("this run", "rfd[judge] ↓")] = 0.1
     m = table_format.marks(table)[("this run", "rfd[judge] ↓")]
     assert m[("shapes", "VMAE")] == "best" and m[("shapes", "SD-VAE")] == "second"
@@ -210,7 +211,7 @@ def test_recon_marks_are_per_dataset(runs: Path) -> None:
 
 
 def test_generation_table(runs: Path) -> None:
-    table = make_table_generation(runs, ITEMS, SETS)
+    table = make_table_generation(runs, SHOWN, SETS)
     assert list(table.index) == [paper.LABELS[i] for i in paper.MAIN]
     groups = list(dict.fromkeys(table.columns.get_level_values("dataset")))
     assert groups == ["shapes (≈ ImageNet-1K)", "faces (≈ CelebA-HQ)"]
@@ -260,7 +261,7 @@ def test_posterior_table(runs: Path) -> None:
 
 
 def test_efficiency_table_ratio_and_training_time(runs: Path) -> None:
-    table = make_table_efficiency(runs, ITEMS)
+    table = make_table_efficiency(runs, SHOWN)
     assert list(table.index) == [*(paper.LABELS[i] for i in paper.MAIN), RATIO_ROW]
     assert table.loc[RATIO_ROW, ("paper", "size[MB] ↓")] == pytest.approx(13.36, abs=0.01)
     assert table.loc["AE", ("this run", "train[min] ↓")] == 24 * 60
@@ -270,13 +271,32 @@ def test_efficiency_table_ratio_and_training_time(runs: Path) -> None:
     w = world()  # the training time is the sum of train_ae's recorded phases (eval_ae does not carry it)
     w["eff"]["vmae"]["train_wall_time_s"] = 90.0
     write_runs(runs, w)
-    assert make_table_efficiency(runs, ITEMS).loc["VMAE", ("this run", "train[min] ↓")] == pytest.approx(1.5)
+    assert make_table_efficiency(runs, SHOWN).loc["VMAE", ("this run", "train[min] ↓")] == pytest.approx(1.5)
 
 
 def test_missing_item_row_is_nan(runs: Path) -> None:
-    table = make_table_recon(runs, [i for i in ITEMS if i != "dae"], SETS)
+    table = make_table_recon(runs, [i for i in SHOWN if i != "dae"], SETS)
     assert table.loc[("shapes", "DAE"), ("this run", "psnr ↑")] != table.loc[("shapes", "DAE"), ("this run", "psnr ↑")]
     assert table.loc[("shapes", "DAE"), ("paper", "PSNR ↑")] == paper.TABLE1["dae"]["psnr"]
+
+
+def test_a_pretrained_item_gets_rows_after_the_paper_five(runs: Path) -> None:
+    """An item beyond the paper's five (a pretrained one) is a row of Tables 1-3 after them, with no paper values;
+    in Table 2 its training time is NaN (not measured here) and its train_ae record is never read."""
+    extra = "vmae-release"  # stands in for a pretrained item: the synthetic world has outputs for it
+    path = runs / "eval_ae" / extra / "metrics.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"kind": "pretrained"}))
+    (runs / "records" / "autoencoders" / extra / "meta.json").unlink()
+    shown = paper.report_items(ITEMS, [extra])
+    assert shown == [*paper.MAIN, extra]
+    label = paper.LABELS[extra]
+    recon = make_table_recon(runs, shown, SETS)
+    assert list(recon.xs("shapes").index) == [*(paper.LABELS[i] for i in paper.MAIN), label]
+    assert recon.loc[("shapes", label), ("paper", "PSNR ↑")] != recon.loc[("shapes", label), ("paper", "PSNR ↑")]
+    assert recon.loc[("shapes", label), ("this run", "psnr ↑")] > 0
+    assert make_table_generation(runs, shown, SETS).loc[label].notna().any()
+    eff = make_table_efficiency(runs, shown)
+    assert math.isnan(eff.loc[label, ("this run", "train[min] ↓")]) and eff.loc[label, ("this run", "size[MiB] ↓")] > 0
 
 
 def test_stage_mains_write_every_file(tmp_path: Path) -> None:

@@ -62,15 +62,15 @@ def test_judges_write_the_ensemble(tiny):
 @pytest.mark.parametrize("name", ["ae", "dae", "vae", "sd-vae", "vmae", "vmae-release"])
 def test_train_ae_item(tiny, name):
     train_ae.main(tiny, name)
-    out = run_dir(tiny.paths, "train_ae", name)
-    meta = json.loads((layout.record_dir(tiny.paths, "train_ae", name) / "meta.json").read_text())
+    out = layout.autoencoder_dir(tiny.paths, name)
+    meta = json.loads((layout.autoencoder_record_dir(tiny.paths, name) / "meta.json").read_text())
     assert meta["steps"]["phase1"] + meta["steps"]["phase3"] == tiny.autoencoders.train.steps
     assert meta["perceptual"] == "percep-own" and (out / "recon.png").stat().st_size > 1000
     # Per phase: the plateau verdict of its loss over its own steps (phase 3 only where the variant fine-tunes).
     ran = {phase: steps for phase, steps in meta["steps"].items() if steps}
     assert {phase: v["steps"] for phase, v in meta["plateau"].items()} == ran
     assert all(isinstance(v["plateaued"], bool) for v in meta["plateau"].values())
-    model = load_trained(name, tiny.autoencoders, out / "model.pt", image_size=tiny.data.resolution)
+    model = load_trained(out, image_size=tiny.data.resolution)
     x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
     assert model.decode(model.encode(x).mode()).shape == x.shape
     # A second run resumes the finished checkpoints instead of training again.
@@ -90,9 +90,7 @@ def test_train_ae_is_a_function_of_params(tiny, tmp_path):
     shutil.copytree(run_dir(tiny.paths, "featnets"), run_dir(other.paths, "featnets"))
     for params in (tiny, other):
         train_ae.main(params, "vmae")
-    first, second = (
-        torch.load(run_dir(p.paths, "train_ae", "vmae") / "model.pt", weights_only=True) for p in (tiny, other)
-    )
+    first, second = (torch.load(layout.autoencoder_weights(p.paths, "vmae"), weights_only=True) for p in (tiny, other))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
 
@@ -100,7 +98,7 @@ def test_train_ae_is_a_function_of_params(tiny, tmp_path):
 def test_unknown_item_fails_before_work(tiny):
     with pytest.raises(ValueError, match="unknown autoencoder item 'vqgan'"):
         train_ae.main(tiny, "vqgan")
-    assert not Path(run_dir(tiny.paths, "train_ae", "vqgan")).exists()
+    assert not layout.autoencoder_dir(tiny.paths, "vqgan").exists()
 
 
 def test_reference_statistics_per_split_and_extractor(tiny):

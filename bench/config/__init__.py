@@ -23,12 +23,15 @@ import yaml
 from bench.config.autoencoders import (
     CONV_KINDS,
     OBJECTIVE_BLOCK,
+    PRETRAINED,
     AutoencoderKind,
     AutoencodersCfg,
     ConvArchCfg,
     DAELossCfg,
     KLCfg,
     PhasesCfg,
+    PretrainedCfg,
+    PretrainedFormat,
     SDVAELossCfg,
     VariantCfg,
     ViTArchCfg,
@@ -71,12 +74,13 @@ from bench.config.evaluation import (
 from bench.config.fields import bound
 
 __all__ = [
-    "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "AnalysisCfg", "AutoencoderKind", "AutoencodersCfg",
-    "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg", "DatasetKind",
-    "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg", "KLCfg",
-    "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg", "PlateauCfg",
-    "ProxiesCfg", "RuntimeCfg", "SDVAELossCfg", "SWDCfg", "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg",
-    "VMAELossCfg", "VariantCfg", "ViTArchCfg", "as_dict", "bound", "load_params", "parse_params",
+    "CONV_KINDS", "EMBEDDED_KINDS", "OBJECTIVE_BLOCK", "PRETRAINED", "AnalysisCfg", "AutoencoderKind",
+    "AutoencodersCfg", "BootstrapCfg", "CompressCfg", "ConvArchCfg", "DAELossCfg", "DataCfg", "DatasetCfg",
+    "DatasetKind", "DiTModelCfg", "DiTSize", "DiffusionCfg", "ExtractCfg", "FacesCfg", "FeatnetsCfg", "JudgesCfg",
+    "KLCfg", "MetricsCfg", "ObjectiveCfg", "OptimGroupCfg", "PaperCheckCfg", "Params", "PathsCfg", "PhasesCfg",
+    "PlateauCfg", "PretrainedCfg", "PretrainedFormat", "ProxiesCfg", "RuntimeCfg", "SDVAELossCfg", "SWDCfg",
+    "SampleCfg", "ShapesCfg", "TrainCfg", "ValidateCfg", "VMAELossCfg", "VariantCfg", "ViTArchCfg", "as_dict",
+    "bound", "load_params", "parse_params", "parse_section",
 ]  # fmt: skip
 
 
@@ -141,6 +145,12 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
 def parse_params(raw: Any, source: str = "params") -> Params:
     """Validate an already-parsed params mapping (see `load_params`)."""
     return _build(Params, raw, source, "")
+
+
+def parse_section(tp: type, raw: Any, source: str, key: str) -> Any:
+    """Validate one section or sub-block (e.g. a `VariantCfg` a stage recorded in its params.json) as the loader
+    validates params.yaml: `key` is its dotted name in messages."""
+    return _build(tp, raw, source, key)
 
 
 def as_dict(cfg: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,6 +13,9 @@ from bench.config.fields import bound
 AutoencoderKind = Literal["ae", "dae", "vae", "sd-vae", "vmae"]  # the keys of autoencoders.REGISTRY
 CONV_KINDS = ("ae", "dae", "vae", "sd-vae")  # share `autoencoders.conv`; "vmae" uses `autoencoders.vit`
 OBJECTIVE_BLOCK = {"ae": None, "dae": "dae", "vae": "vae", "sd-vae": "sdvae", "vmae": "vmae"}  # kind -> field
+PRETRAINED = "pretrained"  # the kind of an item read from local weights (an entry of autoencoders.pretrained)
+PretrainedFormat = Literal["diffusers", "vmae-release", "module"]
+ENTRY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")  # package.module:factory
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,33 @@ class VariantCfg:
 
 
 @dataclass(frozen=True)
+class PretrainedCfg:
+    """A pipeline item read from local files instead of trained: it skips train_ae, and `import_ae@NAME` checks it
+    and records it for every later stage (see `autoencoders.sources`). Nothing is ever downloaded.
+
+    Formats:
+    - `diffusers`: a diffusers `AutoencoderKL` folder (`config.json` + `diffusion_pytorch_model.safetensors` or
+      `.bin`, as `save_pretrained` writes it), with quant convs (SD 1.x / SDXL) or without (SD3 / FLUX);
+    - `vmae-release`: the authors' VMAE checkpoint file (`vmaef8d16.pth`, `paper/vmae-release-checkpoint.md`);
+    - `module`: the user's own code: `entry` "package.module:factory" is imported with `path` (a folder) first on
+      the import path and must live inside it; `factory(image_size=...)` returns an object implementing
+      `autoencoders.base.LatentAutoencoder`.
+    """
+
+    format: PretrainedFormat
+    path: str  # file or folder, repo-relative by convention (weights/...); a DVC dependency of import_ae@NAME
+    entry: str | None  # "package.module:factory" for `module`; null for the other formats
+
+    def check(self) -> None:
+        if not self.path:
+            raise ValueError("path is empty: name the weights file or folder (e.g. weights/sd3-vae)")
+        if self.format == "module" and (self.entry is None or not ENTRY.match(self.entry)):
+            raise ValueError(f"format 'module' needs entry: package.module:factory (got {self.entry!r})")
+        if self.format != "module" and self.entry is not None:
+            raise ValueError(f"entry is only read for format 'module': set it to null for format '{self.format}'")
+
+
+@dataclass(frozen=True)
 class AutoencodersCfg:
     """The autoencoders section: which items the pipeline trains, on what, with which shared budget.
 
@@ -166,12 +197,13 @@ class AutoencodersCfg:
     controlled: variants differ in objective and schedule only.
     """
 
-    names: tuple[str, ...]  # pipeline items (keys of `variants`), fanned out by dvc.yaml
+    names: tuple[str, ...]  # every pipeline item, trained or pretrained, in report order (eval_ae, compress fan out)
     train_sets: tuple[str, ...]  # data.sets whose train splits are unioned for autoencoder training
-    train: TrainCfg  # the shared budget; `lr` is replaced per variant
+    train: TrainCfg  # the shared budget; `lr` is set per variant
     conv: ConvArchCfg
     vit: ViTArchCfg
-    variants: dict[str, VariantCfg]
+    variants: dict[str, VariantCfg]  # items trained here (train_ae fans out over these keys)
+    pretrained: dict[str, PretrainedCfg]  # items read from local weights (import_ae fans out over these keys)
     # Multiplies every perceptual loss term when the suite's own network stands in for LPIPS-VGG (unused with it).
     percep_own_scale: float = bound(gt=0.0, le=1.0)
 
@@ -180,16 +212,37 @@ class AutoencodersCfg:
             raise ValueError("name at least one item under autoencoders.names")
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"autoencoders.names has duplicates: {list(self.names)}")
-        missing = [n for n in self.names if n not in self.variants]
+        both = sorted(set(self.variants) & set(self.pretrained))
+        if both:
+            raise ValueError(f"items {both} are under both variants (trained) and pretrained: keep one entry each")
+        missing = [n for n in self.names if n not in self.variants and n not in self.pretrained]
         if missing:
-            raise ValueError(f"names {missing} have no entry under autoencoders.variants")
+            raise ValueError(f"names {missing} have no entry under autoencoders.variants or autoencoders.pretrained")
+        # dvc.yaml fans train_ae out over the variants and import_ae over the pretrained entries (a DVC foreach
+        # cannot filter), so an entry left out of `names` would still be trained or imported.
+        unlisted = [n for n in [*self.variants, *self.pretrained] if n not in self.names]
+        if unlisted:
+            raise ValueError(
+                f"entries {unlisted} are not in autoencoders.names: add them there or delete their entries "
+                "(every variant is trained and every pretrained entry imported)"
+            )
         if not self.train_sets:
             raise ValueError("name at least one dataset under autoencoders.train_sets")
 
+    def is_pretrained(self, name: str) -> bool:
+        """Whether item `name` is read from local weights (skips train_ae) rather than trained."""
+        return name in self.pretrained
+
+    def item_params(self, name: str) -> dict:
+        """The params that define item `name`'s autoencoder, as a stage records them in `params.json`."""
+        if self.is_pretrained(name):
+            return {"pretrained": self.pretrained[name]}
+        return {"arch": self.arch(name), "variant": self.variants[name]}
+
     def arch(self, name: str) -> ConvArchCfg | ViTArchCfg:
-        """The architecture block of item `name`."""
+        """The architecture block of trained item `name`."""
         return self.conv if self.variants[name].kind in CONV_KINDS else self.vit
 
     def train_cfg(self, name: str) -> TrainCfg:
-        """The shared `train` section with item `name`'s learning rate."""
+        """The shared `train` section with trained item `name`'s learning rate."""
         return dataclasses.replace(self.train, lr=self.variants[name].lr)
