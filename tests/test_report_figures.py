@@ -106,6 +106,17 @@ def write_synthetic_runs(params: Params) -> None:
             maps[f"{s}/pca"] = np.clip(masks[..., None] / 3 + rng.uniform(0, 1 - q, (*masks.shape, 3)), 0, 1)
         _write(runs / "compress" / item / "metrics.json", comp)
         _write(runs / "compress" / item / "maps.npz", maps)
+        proxies, spectra = {"item": item}, {}  # the proxies stage (issue 15), per training set
+        for s in params.autoencoders.train_sets:
+            values = {"ifd[judge]": 40 - 20 * q, "probe_class": 0.5 + 0.4 * q, "probe_seg": 0.6 + 0.3 * q,
+                      "high_freq[latent]": 0.5 - 0.3 * q, "high_freq_gap": 0.2 - 0.2 * q,
+                      "equiv_mse[0-1]": 0.02 - 0.01 * q}  # fmt: skip
+            proxies[s] = values | {"ci": {k: [0.9 * v, 1.1 * v] for k, v in values.items()}}
+            for kind, side in (("latent", RESOLUTION // DOWNSAMPLE), ("image", RESOLUTION)):
+                share = rng.dirichlet(np.ones(side))
+                spectra[f"{s}/{kind}_freq"], spectra[f"{s}/{kind}_share"] = np.arange(side) / side, share
+        _write(runs / "proxies" / item / "metrics.json", proxies)
+        _write(runs / "proxies" / item / "spectra.npz", spectra)
         gen_sets = params.diffusion.items.get(item, ())
         gen = {s: {"fd[judge]": 40 - 30 * q, "sfd[judge]": 20 - 10 * q, "n_samples": 8, "reference": "train"}
                for s in gen_sets}  # fmt: skip
