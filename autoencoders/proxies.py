@@ -227,11 +227,8 @@ def main(params: Params, name: str) -> None:
         {
             "seed": params.seed,
             "data": {"resolution": params.data.resolution},
-            "autoencoders": {
-                "arch": params.autoencoders.arch(name),
-                "variant": params.autoencoders.variants[name],
-                "train_sets": list(params.autoencoders.train_sets),
-            },
+            # trained: arch + variant; pretrained: its entry (it has no variant to read)
+            "autoencoders": {**item.params, "train_sets": list(params.autoencoders.train_sets)},
             "metrics": {
                 "inception": params.metrics.inception,
                 "batch_size": batch,
