@@ -27,7 +27,7 @@ repro: env
 	$(PY) -m analysis.readme
 
 test: env
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxschedchunk 1
 
 lint: env
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,30 @@ from bench.config import Params, parse_params
 from bench.preset import deep_merge, merged
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# `make test` runs the suite on as many pytest-xdist workers as there are cores. Workers share the cores, so each
+# keeps to one thread, and so do the pipeline stages it starts as subprocesses (they inherit OMP_NUM_THREADS): torch's
+# OpenMP threads spin while another process holds the core, and two workers with two threads each on two cores made
+# small ops many times slower (stop 18's measurements, README "Speed").
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+# The two end-to-end pipeline tests are most of the suite's time (the tiny pipeline through the DVC CLI: about 100
+# stages, each mostly process start-up). xdist (`--maxschedchunk 1`, Makefile) hands each worker its first two tests
+# in collection order, so these go to positions 0 and 2: one starts on each worker at once, and the other slow tests
+# come next, so that no worker is left running a long test after the others are done.
+LONGEST = (
+    "test_pipeline.py::test_tiny_pipeline_end_to_end",
+    "test_pipeline_pretrained.py::test_pretrained_items_through_the_pipeline",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    longest = [item for name in LONGEST for item in items if item.nodeid.endswith(name)]
+    rest = [item for item in items if item not in longest]
+    rest.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first, each in file order
+    items[:] = longest[:1] + rest[:1] + longest[1:] + rest[1:]
 
 
 def tiny_raw(tmp_path: Path, **overrides) -> dict:

@@ -84,7 +84,15 @@ def _set(d: dict, dotted: str, value) -> dict:
     return d
 
 
-_DELETE = object()
+class _Delete:
+    """Sentinel: delete the key. Its repr is fixed because it is part of the test ids, which every pytest-xdist
+    worker must collect identically (an `object()` prints its address)."""
+
+    def __repr__(self) -> str:
+        return "<delete>"
+
+
+_DELETE = _Delete()
 
 # (dotted key, bad value, regex the message must match: the key and what is allowed)
 BAD = [
