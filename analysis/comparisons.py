@@ -6,8 +6,9 @@ classes hand out `Diff`s and `Estimate`s). Conventions:
   holds when the whole interval has the claimed sign, fails when it has the opposite sign, inconclusive when it
   contains 0. The interval comes from one of three rules (`Diff.rule`):
   - "paired": the intervals stage's paired bootstrap of d (the same resampled images for a and b);
-  - "overlap": only each item's own interval is known (a metric without a paired bootstrap, Fig. 7's sigma^2 and
-    rho): [low_a - high_b, high_a - low_b], i.e. holds iff the two intervals do not overlap in the claimed direction;
+  - "overlap": only each item's own interval is known (a number without a paired bootstrap: Fig. 7's distance to the
+    ideal corner): [low_a - high_b, high_a - low_b], i.e. holds iff the two intervals do not overlap in the claimed
+    direction;
   - "point": a number without an interval (the paper's own tables, Table 2's sizes and timings), decided strictly
     on the point: a tie fails, there is no inconclusive.
 - A check reports every comparison through a `Tally`; a claim fails if any comparison fails decisively, else is
@@ -170,6 +171,10 @@ class Tally:
                 out[level][item] = (s2, rho)
         return out
 
+    def compress_diff(self, a: str, b: str, level: str, measure: str) -> Diff:
+        """a - b of Fig. 7's `measure` at `level`, paired over the images."""
+        return self.record(*self.ev.compress_difference(a, b, level, measure))
+
     def expect(self, outcome: str, claim: str) -> None:
         """Record one comparison's verdict; `claim` says what was expected (shown when it does not hold)."""
         self.outcomes.append((outcome, claim))
@@ -303,9 +308,9 @@ def versus_raw(*, items: Sequence[str], above: bool) -> Check:
     """Fig. 7: sigma^2 of each item above (or below) the raw image's, at every level."""
 
     def check(t: Tally) -> None:
-        for level, v in t.compress([*items, "raw"]).items():
+        for level in t.compress([*items, "raw"]):
             for i in items:
-                d = t.record(f"sigma2 {i} - raw ({level})", Diff.overlap(v[i][0], v["raw"][0]))
+                d = t.compress_diff(i, "raw", level, "sigma2")
                 side = "above" if above else "below"
                 t.expect(decide(d, POSITIVE if above else NEGATIVE), f"{i} sigma2 {side} raw ({level})")
 
@@ -314,12 +319,12 @@ def versus_raw(*, items: Sequence[str], above: bool) -> Check:
 
 def lowest(*, measure: str, item: str, among: Sequence[str]) -> Check:
     """Fig. 7: `item` lowest of `among` on `measure` ("sigma2" or "rho"), at every level."""
-    index = ("sigma2", "rho").index(measure)
+    if measure not in ("sigma2", "rho"):
+        raise ValueError(f"measure must be 'sigma2' or 'rho', got {measure!r}")
 
     def check(t: Tally) -> None:
-        for level, v in t.compress(among).items():
-            diffs = {o: Diff.overlap(v[item][index], v[o][index]) for o in among if o != item}
-            verdicts = [decide(t.record(f"{measure} {item} - {o} ({level})", d), NEGATIVE) for o, d in diffs.items()]
+        for level in t.compress(among):
+            verdicts = [decide(t.compress_diff(item, o, level, measure), NEGATIVE) for o in among if o != item]
             t.expect(combine(verdicts), f"{item} lowest {measure} ({level})")
 
     return check

@@ -230,6 +230,13 @@ class RunEvidence:
         s2 = Estimate(float(r["sigma2"]), float(r["sigma2_lo"]), float(r["sigma2_hi"]))
         return f"{item} @{r['dataset']}", s2, Estimate(float(r["rho"]), float(r["rho_lo"]), float(r["rho_hi"]))
 
+    def compress_difference(self, a: str, b: str, level: str, measure: str) -> tuple[str, Diff]:
+        """a - b of `measure` ("sigma2" or "rho") at `level`, paired over the images (the intervals stage's)."""
+        dataset = self._record("compress", a, level).get("dataset")
+        if dataset is None:
+            raise Unmeasurable(f"no {level}-level compress outputs for {a} in this run")
+        return f"{measure} {a} - {b} @{dataset}", pair_diff(self._intervals("compress", dataset, measure), a, b)
+
 
 class PaperEvidence:
     """The paper's published Tables 1-4 (`analysis.paper`); Table 4's rows for ablation claims."""
@@ -261,7 +268,7 @@ class PaperEvidence:
     def levels(self) -> list[str]:
         raise Unmeasurable("Fig. 7 is a plot: the paper tabulates no values")
 
-    curve_difference = growth_difference = compress = curve
+    curve_difference = growth_difference = compress = compress_difference = curve
 
 
 # --- the report -------------------------------------------------------------------------------------------

@@ -15,10 +15,16 @@ writes `<runs>/intervals/intervals.json`. Conventions (`bench.uncertainty` has t
   IS, KID, precision and recall are not bootstrapped over images here (each needs the reference's k-NN radii or
   subsets recomputed per resample): their intervals carry the members' spread only (`"images": false`).
 - Ranking agreement: Kendall tau between the members' rankings of the items, per set and metric.
+- Fig. 7's sigma^2 and rho (compress@NAME and compress_raw's per-image values, item "raw" last): every item is measured
+  on the same first `analysis.compress.images` eval images, so these are paired too (BCa intervals of means). An image
+  whose value one item leaves undefined (fewer than two segments on its grid) is dropped for all: the intervals are
+  over the images every item defines ("n_images"), and their points can differ from the compress stage's own means,
+  which use each item's defined images, when the items' grids differ.
 
 Output layout: see `RECON`, `GEN`; for each set and column {"values": {item: {"value", "low", "high",
 "members_sd", "h_boot", "h_members"}}, "pairs": {"A|B": {"diff", "low", "high", ...}}} with A before B in item order
-(diff = A - B); Fig. 6 ("noise") holds per-eps lists and the growth rFD(last eps) - rFD(0).
+(diff = A - B); Fig. 6 ("noise") holds per-eps lists and the growth rFD(last eps) - rFD(0); "compress" holds, per
+compress set, "sigma2" and "rho" blocks and "n_images".
 """
 
 from __future__ import annotations
@@ -209,12 +215,40 @@ def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
     return out, agreement
 
 
+def compress_intervals(params: Params) -> dict:
+    """Fig. 7: sigma^2 and rho of every item and the raw image per compress set, paired over the images (see above)."""
+    cfg, items = params.metrics.bootstrap, [*params.autoencoders.names, "raw"]
+    data = {}
+    for item in items:
+        path = layout.compress_dir(params.paths, item) / "per_image.npz"  # written by `latent_features.write_outputs`
+        if not path.is_file():
+            raise FileNotFoundError(f"'{path}' not found: run `dvc repro {layout.compress_stage(item)}` first")
+        data[item] = np.load(path)
+    out = {}
+    for d, dataset in enumerate(params.analysis.compress.sets):
+        out[dataset] = {}
+        for measure in ("sigma2", "rho"):
+            v = np.stack([data[i][f"{dataset}/{measure}"] for i in items])  # (K, N), NaN where undefined
+            v = v[:, np.isfinite(v).all(0)]
+            if v.shape[1] < 2:
+                log.warning("intervals: %s of %s defined on %d image(s) for every item: no interval", measure,
+                            dataset, v.shape[1])  # fmt: skip
+                continue
+            boots = mean_interval(with_pairs(v.T, items).T, n_resamples=cfg.n_resamples, level=cfg.level,
+                                  seed=params.seed + 20 + d)  # fmt: skip
+            out[dataset][measure] = block(items, v.mean(1)[None], boots, cfg.level)
+            out[dataset]["n_images"] = int(v.shape[1])
+    log.info("intervals: compression done")
+    return out
+
+
 def main(params: Params) -> None:
     setup_logging(0)
     record = StageRecord()
     members = [layout.judge_name(k) for k in range(params.judges.members)]
     recon, noise, recon_agree = recon_intervals(params, members)
     gen, gen_agree = gen_intervals(params, members)
+    compress = compress_intervals(params)
     cfg = params.metrics.bootstrap
     write_json(
         layout.intervals(params.paths),
@@ -225,6 +259,7 @@ def main(params: Params) -> None:
             "recon": recon,
             "noise": noise,
             "gen": gen,
+            "compress": compress,
             "agreement": {"recon": recon_agree, "gen": gen_agree},
         },  # fmt: skip
     )
@@ -234,6 +269,7 @@ def main(params: Params) -> None:
         {
             "seed": params.seed,
             "metrics": {"bootstrap": cfg, "noise_eps": params.metrics.noise_eps},
+            "analysis": {"compress": {"sets": params.analysis.compress.sets}},
             "judges": {"members": params.judges.members},
         },  # fmt: skip
     )

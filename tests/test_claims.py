@@ -273,22 +273,31 @@ def test_a_pair_missing_from_intervals_is_decided_on_item_overlap(runs: Path) ->
     assert v["t3-vmae-best"]["verdict"] == I and "vmae best on sfd" in v["t3-vmae-best"]["detail"]
 
 
-def test_compression_intervals_overlap(runs: Path) -> None:
-    path = layout.compress_dir(runs, "sd-vae") / layout.METRICS_FILE
-    data = json.loads(path.read_text())
-    for v in data.values():
-        v["sigma2_ci"] = [0.1, 0.45]  # reaches into VMAE's 0.4: no longer decisively lowest
-    path.write_text(json.dumps(data))
-    path = layout.compress_dir(runs, "vmae") / layout.METRICS_FILE
+def test_compression_orderings_are_decided_on_paired_intervals(runs: Path) -> None:
+    def widen(data: dict) -> None:  # SD-VAE vs VMAE: the paired sigma^2 and rho differences now contain 0
+        for per_set in data["compress"].values():
+            per_set["sigma2"]["pairs"]["sd-vae|vmae"] |= {"low": -0.2, "high": 0.05}
+            per_set["rho"]["pairs"]["sd-vae|vmae"] |= {"low": -0.6, "high": 0.1}
+
+    _edit_intervals(runs, widen)
+    v = verdicts(runs)
+    assert v["f7-sdvae-lowest-sigma"]["verdict"] == I and v["f7-sdvae-lowest-rho"]["verdict"] == I
+    rules = {d["rule"] for d in v["f7-sdvae-lowest-rho"]["differences"].values()}
+    assert rules == {"paired"}
+    assert v["f7-sdvae-lowest-sigma"]["differences"]["sigma2 sd-vae - vmae @shapes"]["high"] == 0.05
+    assert v["f7-compressors-below-raw"]["verdict"] == H and v["f7-dae-vae-above-raw"]["verdict"] == H
+    assert {d["rule"] for d in v["f7-compressors-below-raw"]["differences"].values()} == {"paired"}  # vs "raw" too
+
+
+def test_compression_boxes_decide_the_ideal_corner(runs: Path) -> None:
+    path = layout.compress_dir(runs, "vmae") / layout.METRICS_FILE  # the compress stage's own intervals
     data = json.loads(path.read_text())
     for v in data.values():
         v["rho_ci"] = [0.5, 1.7]  # VMAE's rho may be below 1, its distance to the ideal reach AE's
     path.write_text(json.dumps(data))
     v = verdicts(runs)
-    assert v["f7-sdvae-lowest-sigma"]["verdict"] == I
     assert v["f7-vmae-ideal"]["verdict"] == I and v["f7-vmae-both"]["verdict"] == I
-    assert v["f7-sdvae-lowest-rho"]["verdict"] == I  # VMAE's rho interval now reaches below SD-VAE's 1.05
-    assert v["f7-compressors-below-raw"]["verdict"] == H and v["f7-dae-vae-above-raw"]["verdict"] == H
+    assert v["f7-sdvae-lowest-rho"]["verdict"] == H  # decided on the paired interval, which is unchanged
 
 
 def test_a_metric_that_failed_validation_is_not_measurable(runs: Path) -> None:

@@ -126,7 +126,7 @@ def _intervals(values: dict, half: float) -> dict:
         out = {"low": [x - h * abs(x) for x in v], "high": [x + h * abs(x) for x in v]}
         return {k: x[0] for k, x in out.items()} if scalar else out
 
-    items = [i for i in ITEMS if i in values]
+    items = [i for i in (*ITEMS, "raw") if i in values]  # the intervals stage's order: items, then Fig. 7's "raw"
     pairs = {}
     for k, a in enumerate(items):
         for b in items[k + 1 :]:
@@ -149,6 +149,11 @@ def world_intervals(w: dict, half: float = 0.1) -> dict:
         curves = {i: w["noise"][i][s] for i in ITEMS}
         entry = _intervals(curves, half) | {"growth": _intervals({i: c[-1] - c[0] for i, c in curves.items()}, half)}
         out["noise"][s] = {"eps": list(EPS), "rfd[judge]": entry}
+    out["compress"] = {
+        s: {m: _intervals({i: v[s][k] for i, v in w["compress"].items() if s in v}, half) for k, m in
+            enumerate(("sigma2", "rho"))} | {"n_images": 8}
+        for s in SETS
+    }  # fmt: skip
     return out
 
 
