@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from bench import layout
+from bench.config import parse_params
 from bench.intervals import compress_intervals
 from bench.latent_features import write_npz
-from bench.config import parse_params
 from tests.conftest import tiny_raw
 
 ITEMS = ["ae", "vmae"]

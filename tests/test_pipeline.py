@@ -156,7 +156,12 @@ def check_adding_an_item_leaves_the_others_up_to_date(project: Path, name: str, 
     stale = stale_stages(project)
     assert {f"{stage}@{name}" for stage in CHAIN} <= stale, stale
     assert not [s for s in stale if s.rsplit("@", 1)[-1] in others], stale  # every other item: up to date
-    assert all(s.endswith(f"@{name}") or "@" not in s or s.startswith("fig_samples@") for s in stale), stale
+    assert only_its_chain_or_reports(stale, name), stale
+
+
+def only_its_chain_or_reports(stale: set[str], name: str) -> bool:
+    """Every stage of `stale` is item `name`'s or a report over all items (no other item's stage)."""
+    return all(s.endswith(f"@{name}") or "@" not in s or s.startswith("fig_samples@") for s in stale)
 
 
 def execute_notebooks(project: Path) -> None:
