@@ -17,9 +17,9 @@ writes `<runs>/intervals/intervals.json`. Conventions (`bench.uncertainty` has t
 - Ranking agreement: Kendall tau between the members' rankings of the items, per set and metric.
 - Fig. 7's sigma^2 and rho (compress@NAME and compress_raw's per-image values, item "raw" last): every item is measured
   on the same first `analysis.compress.images` eval images, so these are paired too (BCa intervals of means). An image
-  whose value one item leaves undefined (fewer than two segments on its grid) is dropped for all: the intervals are
-  over the images every item defines ("n_images"), and their points can differ from the compress stage's own means,
-  which use each item's defined images, when the items' grids differ.
+  whose sigma^2 or rho one item leaves undefined (fewer than two segments on its grid) is dropped for all: the
+  intervals are over the images on which every item defines both ("n_images"), and their points can differ from the
+  compress stage's own means, which use each item's defined images.
 
 Output layout: see `RECON`, `GEN`; for each set and column {"values": {item: {"value", "low", "high",
 "members_sd", "h_boot", "h_members"}}, "pairs": {"A|B": {"diff", "low", "high", ...}}} with A before B in item order
@@ -218,26 +218,26 @@ def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
 def compress_intervals(params: Params) -> dict:
     """Fig. 7: sigma^2 and rho of every item and the raw image per compress set, paired over the images (see above)."""
     cfg, items = params.metrics.bootstrap, [*params.autoencoders.names, "raw"]
-    data = {}
+    per_item = {}
     for item in items:
         path = layout.compress_dir(params.paths, item) / "per_image.npz"  # written by `latent_features.write_outputs`
         if not path.is_file():
             raise FileNotFoundError(f"'{path}' not found: run `dvc repro {layout.compress_stage(item)}` first")
-        data[item] = np.load(path)
+        with np.load(path) as z:
+            per_item[item] = {k: z[k] for k in z.files}
     out = {}
     for d, dataset in enumerate(params.analysis.compress.sets):
-        out[dataset] = {}
-        for measure in ("sigma2", "rho"):
-            v = np.stack([data[i][f"{dataset}/{measure}"] for i in items])  # (K, N), NaN where undefined
-            v = v[:, np.isfinite(v).all(0)]
-            if v.shape[1] < 2:
-                log.warning("intervals: %s of %s defined on %d image(s) for every item: no interval", measure,
-                            dataset, v.shape[1])  # fmt: skip
-                continue
-            boots = mean_interval(with_pairs(v.T, items).T, n_resamples=cfg.n_resamples, level=cfg.level,
+        values = {m: np.stack([per_item[i][f"{dataset}/{m}"] for i in items]) for m in ("sigma2", "rho")}  # (K, N)
+        keep = np.logical_and.reduce([np.isfinite(v).all(0) for v in values.values()])  # every item defines both
+        out[dataset] = {"n_images": int(keep.sum())}
+        if keep.sum() < 2:
+            log.warning("intervals: sigma2 and rho of %s defined on %d image(s) for every item: no interval", dataset,
+                        int(keep.sum()))  # fmt: skip
+            continue
+        for measure, v in values.items():
+            boots = mean_interval(with_pairs(v[:, keep].T, items).T, n_resamples=cfg.n_resamples, level=cfg.level,
                                   seed=params.seed + 20 + d)  # fmt: skip
-            out[dataset][measure] = block(items, v.mean(1)[None], boots, cfg.level)
-            out[dataset]["n_images"] = int(v.shape[1])
+            out[dataset][measure] = block(items, v[:, keep].mean(1)[None], boots, cfg.level)
     log.info("intervals: compression done")
     return out
 
