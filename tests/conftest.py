@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,10 +52,31 @@ def tiny_params(tmp_path: Path, **overrides) -> Params:
     return parse_params(tiny_raw(tmp_path, **overrides), source="tiny preset (test)")
 
 
-@pytest.fixture
-def single_thread():
-    """One torch thread: on a shared 2-core machine oversubscription makes small ops many times slower."""
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread inside: on a shared 2-core machine oversubscription makes small ops many times slower."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def single_thread():
+    with one_thread():
+        yield
+
+
+def run_upstream(params: Params, judges: bool = True) -> Params:
+    """Run the stages a measuring stage reads, in one process: data, featnets and (with `judges`) the judge
+    ensemble and its reference statistics. Returns `params`."""
+    from bench import data, reference, train_featnets, train_judges  # stage modules: only the tests that run them
+
+    data.main(params)
+    train_featnets.main(params)
+    if judges:
+        train_judges.main(params)
+        reference.main(params)
+    return params

@@ -6,16 +6,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from autoencoders import compress
 from autoencoders import train as train_ae
-from bench import compress_raw, data, layout, train_featnets
+from bench import compress_raw, layout
 from bench.config import parse_params
 from bench.latent_features import grid_labels
 from bench.layout import run_dir
 from bench.outputs import write_json, write_npy
-from tests.conftest import tiny_params, tiny_raw
+from tests.conftest import one_thread, run_upstream, tiny_params, tiny_raw
 
 pytestmark = pytest.mark.slow
 ITEMS = ("ae", "vmae")  # one item of each architecture family
@@ -23,17 +22,13 @@ ITEMS = ("ae", "vmae")  # one item of each architecture family
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    params = tiny_params(tmp_path_factory.mktemp("compress"))
-    data.main(params)
-    train_featnets.main(params)
-    for name in ITEMS:
-        train_ae.main(params, name)
-        compress.main(params, name)
-    compress_raw.main(params)
-    yield params
-    torch.set_num_threads(before)
+    with one_thread():
+        params = run_upstream(tiny_params(tmp_path_factory.mktemp("compress")), judges=False)
+        for name in ITEMS:
+            train_ae.main(params, name)
+            compress.main(params, name)
+        compress_raw.main(params)
+        yield params
 
 
 def read(folder):

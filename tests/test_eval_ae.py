@@ -24,7 +24,7 @@ from autoencoders import evaluate, load_trained
 from autoencoders import train as train_ae
 from autoencoders.base import Posterior
 from autoencoders.robustness import latent_std, noise_sweep
-from bench import data, layout, reference, train_featnets, train_judges
+from bench import layout
 from bench.featnets import load_perceptual
 from bench.features import extract_features, suite_extractors
 from bench.images import to_uint8_image
@@ -41,7 +41,7 @@ from bench.metrics import (
 )
 from bench.sharding import sample_noise
 from bench.splits import open_split, uint8_array
-from tests.conftest import tiny_params
+from tests.conftest import one_thread, run_upstream, tiny_params
 
 pytestmark = pytest.mark.slow
 ITEM = "vmae"
@@ -57,17 +57,11 @@ EFFICIENCY_KEYS = {"params_m", "size_mib", "gflops_256", "gflops_native", "encod
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(params, metrics.json) after the upstream stages and one eval_ae run at the tiny preset's batch size."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    params = tiny_params(tmp_path_factory.mktemp("eval_ae"))
-    data.main(params)
-    train_featnets.main(params)
-    train_judges.main(params)
-    reference.main(params)
-    train_ae.main(params, ITEM)
-    evaluate.main(params, ITEM)
-    yield params, json.loads((run_dir(params.paths, "eval_ae", ITEM) / "metrics.json").read_text())
-    torch.set_num_threads(before)
+    with one_thread():
+        params = run_upstream(tiny_params(tmp_path_factory.mktemp("eval_ae")))
+        train_ae.main(params, ITEM)
+        evaluate.main(params, ITEM)
+        yield params, json.loads((run_dir(params.paths, "eval_ae", ITEM) / "metrics.json").read_text())
 
 
 def numbers(tree) -> list[float]:

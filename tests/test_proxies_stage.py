@@ -15,11 +15,11 @@ import torch
 from autoencoders import load_trained, proxies
 from autoencoders import train as train_ae
 from autoencoders.robustness import latent_std, noise_sweep
-from bench import data, layout, reference, train_featnets, train_judges
+from bench import layout
 from bench.featnets import load_perceptual
 from bench.features import suite_extractors
 from bench.metrics import load_reference
-from tests.conftest import tiny_params
+from tests.conftest import one_thread, run_upstream, tiny_params
 
 pytestmark = pytest.mark.slow
 ITEMS = ("ae", "vmae")  # a convolutional decoder and one with positional tables (the half-grid decode differs)
@@ -29,18 +29,12 @@ KEYS = {"ifd[judge]", "probe_class", "probe_seg", "high_freq[latent]", "high_fre
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    params = tiny_params(tmp_path_factory.mktemp("proxies"))
-    data.main(params)
-    train_featnets.main(params)
-    train_judges.main(params)
-    reference.main(params)
-    for name in ITEMS:
-        train_ae.main(params, name)
-        proxies.main(params, name)
-    yield params
-    torch.set_num_threads(before)
+    with one_thread():
+        params = run_upstream(tiny_params(tmp_path_factory.mktemp("proxies")))
+        for name in ITEMS:
+            train_ae.main(params, name)
+            proxies.main(params, name)
+        yield params
 
 
 @pytest.mark.parametrize("name", ITEMS)

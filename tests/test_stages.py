@@ -12,27 +12,20 @@ import torch
 
 from autoencoders import load_trained
 from autoencoders import train as train_ae
-from bench import data, layout, reference, train_featnets, train_judges
+from bench import layout
 from bench.ckpt import latest_checkpoint, load_checkpoint
 from bench.featnets import JUDGE_NET, load_featnet, load_perceptual
 from bench.features import suite_extractors
 from bench.layout import run_dir
-from tests.conftest import tiny_params
+from tests.conftest import one_thread, run_upstream, tiny_params
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    params = tiny_params(tmp_path_factory.mktemp("tiny"))
-    data.main(params)
-    train_featnets.main(params)
-    train_judges.main(params)
-    reference.main(params)
-    yield params
-    torch.set_num_threads(before)
+    with one_thread():
+        yield run_upstream(tiny_params(tmp_path_factory.mktemp("tiny")))
 
 
 def test_featnets_writes_only_the_perceptual_network(tiny):
