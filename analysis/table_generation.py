@@ -121,8 +121,9 @@ def main(params: Params) -> None:
         "A `[judge]` metric uses the suite's own evaluation network, not Inception: compare orderings, not values.",
         "Bold: best; underlined: second best (per column, at the printed precision).",
         table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
-        "Judge FD and sFD intervals bootstrap the samples; judge IS, precision and recall intervals carry the "
-        "judge-ensemble spread only (they are not bootstrapped over samples).",
+        "Judge FD, sFD, IS, KID and precision intervals bootstrap the samples (IS, KID and precision: the bootstrap "
+        "standard error of their whole-set estimators around this table's values); recall intervals carry the "
+        "judge-ensemble spread only (resampling collapses the samples' own k-NN radii).",
         *([agreement] if agreement else []),
     ]
     paths = table_format.write_table(

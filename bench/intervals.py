@@ -12,8 +12,9 @@ writes `<runs>/intervals/intervals.json`. Conventions (`bench.uncertainty` has t
   percentile intervals (BCa's jackknife would cost one FD per image).
 - The judge ensemble: a distribution metric is the mean over the `judges.members` judges, and its interval adds the
   members' spread (a t interval over judge seeds) in quadrature to the image bootstrap (`uncertainty.combine`).
-  IS, KID, precision and recall are not bootstrapped over images here (each needs the reference's k-NN radii or
-  subsets recomputed per resample): their intervals carry the members' spread only (`"images": false`).
+  IS, KID and precision: their whole-set estimators are recomputed on the same resamples (`bench.resampled`), and
+  each member's normal half-width z * se (around eval_gen's own point) is combined with the members' spread. Recall
+  needs the samples' own k-NN radii, which duplicated samples collapse: members' spread only (`"images": false`).
 - Ranking agreement: Kendall tau between the members' rankings of the items, per set and metric.
 - Fig. 7's sigma^2 and rho (compress@NAME and compress_raw's per-image values, item "raw" last): every item is measured
   on the same first `analysis.compress.images` eval images, so these are paired too (BCa intervals of means). An image
@@ -40,8 +41,9 @@ import scipy.stats
 from bench import layout
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
-from bench.metrics import L1, LPIPS_VGG, MSE, PERCEP_OWN, PSNR, SSIM, load_reference
+from bench.metrics import L1, LOGITS, LPIPS_VGG, MSE, PERCEP_OWN, POOL, PSNR, SSIM, load_reference
 from bench.outputs import StageRecord, write_json
+from bench.resampled import ReferenceSide, ResampledStats
 from bench.uncertainty import (
     FD_METHOD,
     FrechetAgainst,
@@ -54,7 +56,8 @@ from bench.uncertainty import (
 
 log = get_logger(__name__)
 PER_IMAGE = (L1, MSE, PSNR, SSIM, LPIPS_VGG, PERCEP_OWN)
-MEMBERS_ONLY = ("is", "kid", "precision", "recall")  # generation metrics with the members' spread only
+RESAMPLED = {"is": "inception_score", "kid": "kid", "precision": "precision"}  # column -> ResampledStats method
+MEMBERS_ONLY = ("recall",)  # needs the samples' own k-NN radii, which resampling collapses (bench.resampled)
 
 
 def read_json(path: Path) -> dict:
@@ -68,9 +71,12 @@ def pairs(items: list[str]) -> list[tuple[str, str]]:
 
 
 def entry(points: np.ndarray, boot, level: float, images: bool = True) -> dict:
-    """One number: the ensemble mean of `points` (M,) with its combined interval (`boot`: its image Interval)."""
+    """One number: the ensemble mean of `points` (M,) with its combined interval. `boot`: the image Interval of the
+    member mean, or (M,) each member's image half-width (centred), or None (the members' spread only)."""
     if boot is None:
         c = combine(points, np.zeros(len(points)), level)
+    elif isinstance(boot, np.ndarray):
+        c = combine(points, boot, level)
     else:
         c = combine(points, None, level, ensemble=boot)
     return {"value": c.value, "low": c.low, "high": c.high, "members_sd": c.member_sd, "h_boot": c.h_boot,
@@ -92,9 +98,12 @@ def centred(iv: Interval) -> Interval:
 def block(
     items: list[str], member_values: np.ndarray, boots, level: float, images: bool = True, fd: bool = False
 ) -> dict:
-    """values and pairs of one column. member_values (M, K); boots: K + P Intervals (items then pairs) or None;
-    `fd`: the item intervals are Frechet distances (centred on the point, see `centred`)."""
+    """values and pairs of one column. member_values (M, K); boots: K + P Intervals (items then pairs), or an
+    (M, K + P) array of each member's half-widths, or None; `fd`: the item intervals are Frechet distances (centred
+    on the point, see `centred`)."""
     out = {"values": {}, "pairs": {}}
+    if isinstance(boots, np.ndarray):
+        boots = list(boots.T)  # one (M,) half-width vector per column
     for i, item in enumerate(items):
         boot = None if boots is None else (centred(boots[i]) if fd else boots[i])
         out["values"][item] = entry(member_values[:, i], boot, level, images)
@@ -185,8 +194,31 @@ def merge_curves(curves: list[dict]) -> dict:
     return out
 
 
+def resampled_halfwidths(stats: list[list[ResampledStats]], items: list[str], cfg, seed: int) -> dict[str, np.ndarray]:
+    """IS, KID and precision under the same resamples of the sample indices as gFD (same seed): column -> (M, K + P)
+    each member's normal half-width z * se of every item and pair. stats[item][member].
+
+    The points stay eval_gen's (torch-fidelity's split and subset estimators); the bootstrap measures the sampling
+    spread of the whole-set estimators of the same quantities (`bench.resampled`), whose se is what it adds.
+    """
+    k, m, n = len(stats), len(stats[0]), stats[0][0].n
+    p = len(items) + len(pairs(items))
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        counts = np.bincount(idx, minlength=n)
+        v = np.array([[[getattr(stats[i][j], f)(counts) for i in range(k)] for j in range(m)]
+                      for f in RESAMPLED.values()])  # fmt: skip
+        return with_pairs(v, items).ravel()  # (F * M * (K + P),)
+
+    boots = paired_bootstrap(stat, n, n_resamples=cfg.n_resamples, level=cfg.level, seed=seed, method=FD_METHOD)
+    z = float(scipy.stats.norm.ppf((1 + cfg.level) / 2))
+    se = np.array([iv.se for iv in boots]).reshape(len(RESAMPLED), m, p)
+    return {column: z * se[f] for f, column in enumerate(RESAMPLED)}
+
+
 def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
-    """Table 3 / 4 generation: gFD and sFD bootstrapped over sample indices; IS, KID, precision, recall members only."""
+    """Table 3 / 4 generation: gFD and sFD bootstrapped over sample indices; IS, KID and precision with the
+    bootstrap se of `resampled_halfwidths`; recall with the members' spread only."""
     cfg = params.metrics.bootstrap
     out, agreement = {}, {}
     names = [i for i in params.autoencoders.names if i in params.diffusion.items]
@@ -206,10 +238,15 @@ def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
             key = f"{column}[{layout.JUDGE}]"
             out[dataset][key] = block(items, mv, boots, cfg.level, fd=True)
             agreement[dataset][key] = ranking_agreement(mv)
-        for column in MEMBERS_ONLY:
+        sides = [ReferenceSide(refs[m].pool, params.metrics.prc_neighborhood) for m in members]
+        stats = [[ResampledStats(data[i][f"{dataset}/{m}/{POOL}"], data[i][f"{dataset}/{m}/{LOGITS}"], side)
+                  for m, side in zip(members, sides, strict=True)] for i in items]  # fmt: skip
+        halfwidths = resampled_halfwidths(stats, items, cfg, params.seed + 10 + d)
+        for column in (*RESAMPLED, *MEMBERS_ONLY):
             key = f"{column}[{layout.JUDGE}]"
             mv = np.array([[metrics[i][dataset]["members"][key][j] for i in items] for j in range(len(members))])
-            out[dataset][key] = block(items, mv, None, cfg.level, images=False)
+            resampled = column in RESAMPLED
+            out[dataset][key] = block(items, mv, halfwidths[column] if resampled else None, cfg.level, images=resampled)
             agreement[dataset][key] = ranking_agreement(mv)
         log.info("intervals: generation on %s done", dataset)
     return out, agreement
@@ -268,7 +305,11 @@ def main(params: Params) -> None:
         layout.record_dir(params.paths, "intervals"),
         {
             "seed": params.seed,
-            "metrics": {"bootstrap": cfg, "noise_eps": params.metrics.noise_eps},
+            "metrics": {
+                "bootstrap": cfg,
+                "noise_eps": params.metrics.noise_eps,
+                "prc_neighborhood": params.metrics.prc_neighborhood,
+            },
             "analysis": {"compress": {"sets": params.analysis.compress.sets}},
             "judges": {"members": params.judges.members},
         },  # fmt: skip
