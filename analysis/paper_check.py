@@ -15,7 +15,6 @@ the same check on the paper's numbers. The rules are `analysis.comparisons`'.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,16 +34,7 @@ from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 
 log = get_logger(__name__)
 VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
-# Columns measured per image against the original: validate_metrics' battery does not test them (always measurable).
-PER_IMAGE = {c for f in ("l1", "mse", "psnr", "ssim", "perceptual") for c in METRICS[f].run}
 VALIDATION_TABLE = "results/tables/metric_validation.md"
-
-
-def validated_as(column: str) -> str:
-    """The validate_metrics key that vouches for `column`: rFD is the FD instrument applied to reconstructions, so
-    "rfd[judge]" -> "fd[judge]" and "rfid[inception]" -> "fid[inception]"; anything else is its own key."""
-    name, bracket, label = column.partition("[")
-    return f"{name[1:]}{bracket}{label}" if name in ("rfd", "rfid") else column
 
 
 def _optional(read: Callable[[], dict]) -> tuple[dict | None, str]:
@@ -53,14 +43,6 @@ def _optional(read: Callable[[], dict]) -> tuple[dict | None, str]:
         return read(), ""
     except FileNotFoundError as err:
         return None, str(err)
-
-
-def metric_validation(runs: str | Path) -> dict:
-    """validate_metrics' verdicts: {"sets": ..., "metrics": {column: {"validated", "failed", "passed"}}}."""
-    path = layout.metric_validation(runs)
-    if not path.is_file():
-        raise FileNotFoundError(f"'{path}' not found: run `dvc repro validate_metrics` first")
-    return json.loads(path.read_text())
 
 
 def _estimate(entry: Mapping, index: int | None) -> Estimate:
@@ -123,7 +105,7 @@ class RunEvidence:
                 self.records[(kind, r["item"], r.get(where))] = r
         self.columns: dict[tuple[str, str], str] = {}
         self.intervals, self.intervals_missing = _optional(lambda: results.intervals(runs))
-        self.validation, self.validation_missing = _optional(lambda: metric_validation(runs))
+        self.validation, self.validation_missing = _optional(lambda: results.validation(runs))
 
     def _record(self, kind: str, item: str, where: str | None) -> dict:
         if item in self.missing[kind]:
@@ -140,10 +122,10 @@ class RunEvidence:
             except ValueError as err:
                 raise Unmeasurable(str(err)) from None
         column = self.columns[(kind, family)]
-        if column not in PER_IMAGE:
+        if column not in results.PER_IMAGE:  # always measurable
             if self.validation is None:
                 raise Unmeasurable(f"{column} is not validated: {self.validation_missing}")
-            entry = self.validation["metrics"].get(validated_as(column))
+            entry = self.validation["metrics"].get(results.validated_as(column))
             if entry is not None and not entry["validated"]:
                 raise Unmeasurable(
                     f"{column} failed metric validation ({VALIDATION_TABLE}): {', '.join(entry['failed'])}"

@@ -64,6 +64,10 @@ METRICS = {
 }
 
 
+# Columns measured per image against the original: not distribution metrics, so validate_metrics does not test them.
+PER_IMAGE = frozenset(c for f in ("l1", "mse", "psnr", "ssim", "perceptual") for c in METRICS[f].run)
+
+
 def column(frame: pd.DataFrame, family: str) -> str:
     """The stage-output column this run reports for `family` (the first of `METRICS[family].run` present).
 
@@ -208,6 +212,24 @@ def intervals(runs: str | Path) -> dict[str, Any]:
     see `bench.intervals`. `interval_frame` flattens a part of it.
     """
     return _json(layout.intervals(runs), "intervals")
+
+
+def validation(runs: str | Path) -> dict[str, Any]:
+    """validate_metrics' verdicts: {"sets": ..., "metrics": {key: {"validated", "failed", "passed"}}}; the key that
+    vouches for a stage-output column is `validated_as(column)`."""
+    return _json(layout.metric_validation(runs), "validate_metrics")
+
+
+def optional_validation(runs: str | Path) -> dict[str, Any] | None:
+    """`validation(runs)`, or None where validate_metrics has not written its verdicts."""
+    return validation(runs) if layout.metric_validation(runs).is_file() else None
+
+
+def validated_as(column: str) -> str:
+    """The validate_metrics key that vouches for `column`: rFD is the FD instrument applied to reconstructions, so
+    "rfd[judge]" -> "fd[judge]" and "rfid[inception]" -> "fid[inception]"; anything else is its own key."""
+    name, bracket, label = column.partition("[")
+    return f"{name[1:]}{bracket}{label}" if name in ("rfd", "rfid") else column
 
 
 INTERVAL_COLUMNS = ["item", "dataset", "column", "value", "low", "high"]

@@ -126,6 +126,8 @@ def main(params: Params) -> None:
         table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
         *([agreement] if agreement else []),
     ]
+    table, ci, validated = table_format.flag_unvalidated(table, ci, results.optional_validation(params.paths.runs))
+    notes.append(validated)
     paths = table_format.write_table(
         table, tables_dir(params.paths), NAME, "Table 4. Ablation of VMAE's loss terms", notes, ci=ci
     )

@@ -37,12 +37,13 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import paper
+from analysis import paper, results
 from analysis.results import METRICS, Metric
 from bench.outputs import atomic_path
 
 PAPER, RUN = "paper", "this run"
 UP, DOWN = "↑", "↓"
+NOT_VALIDATED = " (not validated)"  # appended to the header of a metric that failed validate_metrics
 _BY_NAME = {name: m for m in METRICS.values() for name in (m.paper, *m.run) if name}
 
 
@@ -63,8 +64,45 @@ def label(name: str, metric: Metric) -> str:
 
 
 def metric_of(header: str) -> Metric | None:
-    """The Metric behind a header made by `label` (None for an unregistered column)."""
-    return _BY_NAME.get(header.rsplit(" ", 1)[0])
+    """The Metric behind a header made by `label`, flagged or not (None for an unregistered column)."""
+    return _BY_NAME.get(header.removesuffix(NOT_VALIDATED).rsplit(" ", 1)[0])
+
+
+def flag_unvalidated(
+    frame: pd.DataFrame, ci: CI | None, validation: Mapping[str, Any] | None
+) -> tuple[pd.DataFrame, CI | None, str]:
+    """Mark this run's columns whose metric failed validate_metrics, so that no reader takes them for validated.
+
+    Args:
+        frame, ci: a table and its interval bounds (same columns).
+        validation: `analysis.results.validation(runs)`, or None when validate_metrics has not run. Columns
+            compared image by image with the original (`results.PER_IMAGE`: PSNR, SSIM, ...) are not distribution
+            metrics; the battery does not test them and they are never flagged.
+
+    Returns:
+        The frame and CI with NOT_VALIDATED appended to those headers, and a note line for the table.
+    """
+    verdicts = (validation or {}).get("metrics", {})
+    flagged: dict[str, str] = {}
+    for header in frame.columns.get_level_values(-1).unique():
+        name = header.rsplit(" ", 1)[0]
+        if metric_of(header) is None or name in results.PER_IMAGE:
+            continue
+        entry = verdicts.get(results.validated_as(name))
+        if validation is not None and entry is not None and not entry["validated"]:
+            flagged[header] = header + NOT_VALIDATED
+    level = frame.columns.nlevels - 1
+    rename = (lambda f: f.rename(columns=flagged, level=level)) if flagged else (lambda f: f)
+    ci = None if ci is None else CI(rename(ci.low), rename(ci.high))
+    if validation is None:
+        note = "Metric validation has not run (`dvc repro validate_metrics`): no metric here is shown to measure."
+    elif flagged:
+        names = ", ".join(f"`{h.rsplit(' ', 1)[0]}`" for h in flagged)
+        note = (f"{NOT_VALIDATED.strip()}: {names} failed at least one disturbance of metric validation "
+                "(results/tables/metric_validation.md); their values are shown, no claim rests on them.")  # fmt: skip
+    else:
+        note = "Every distribution metric shown passed metric validation (results/tables/metric_validation.md)."
+    return rename(frame), ci, note
 
 
 def metric_block(

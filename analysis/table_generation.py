@@ -126,6 +126,8 @@ def main(params: Params) -> None:
         "judge-ensemble spread only (resampling collapses the samples' own k-NN radii).",
         *([agreement] if agreement else []),
     ]
+    table, ci, validated = table_format.flag_unvalidated(table, ci, results.optional_validation(params.paths.runs))
+    notes.append(validated)
     paths = table_format.write_table(
         table, tables_dir(params.paths), NAME, "Table 3. Generation quality across autoencoders", notes, ci=ci
     )

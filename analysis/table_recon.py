@@ -105,6 +105,8 @@ def main(params: Params) -> None:
         table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
         *([agreement] if agreement else []),
     ]
+    table, ci, validated = table_format.flag_unvalidated(table, ci, results.optional_validation(params.paths.runs))
+    notes.append(validated)
     paths = table_format.write_table(
         table, tables_dir(params.paths), NAME, "Table 1. Reconstruction quality across autoencoders", notes, ci=ci
     )

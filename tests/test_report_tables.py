@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import claims, paper, paper_check, table_format
+from analysis import claims, paper, paper_check, table_ablation, table_format, table_generation, table_recon
 from analysis.table_ablation import make_table_ablation
 from analysis.table_efficiency import RATIO_ROW, make_table_efficiency
 from analysis.table_generation import make_table_generation
@@ -305,7 +305,7 @@ def test_a_pretrained_item_gets_rows_after_the_paper_five(runs: Path) -> None:
 
 
 def test_stage_mains_write_every_file(tmp_path: Path) -> None:
-    from analysis import table_ablation, table_efficiency, table_generation, table_posterior, table_recon
+    from analysis import table_efficiency, table_posterior
 
     params = tiny_params(tmp_path)
     write_runs(Path(params.paths.runs), world())
@@ -327,3 +327,28 @@ def test_stage_mains_write_every_file(tmp_path: Path) -> None:
     assert (
         f"**{len(CLAIMS)} of {len(CLAIMS)} claims hold**" in (Path(params.paths.results) / "paper_check.md").read_text()
     )
+
+
+def test_a_metric_that_failed_validation_is_flagged_in_every_table(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path)
+    runs, w = Path(params.paths.runs), world()
+    write_runs(runs, w)
+    write_uncertainty(runs, w, failed={"fd[judge]": ["shapes:swirl"]})  # rfd[judge] is the same instrument
+    for module in (table_recon, table_generation, table_ablation):
+        module.main(params)
+    tables = Path(params.paths.results) / "tables"
+    t1, t3, t4 = ((tables / f"{n}.md").read_text() for n in ("table1_recon", "table3_generation", "table4_ablation"))
+    for text, column in ((t1, "rfd[judge] ↓"), (t3, "fd[judge] ↓"), (t4, "rfd[judge] ↓")):
+        assert f"{column} (not validated)" in text and f"(not validated): `{column[:-2]}`" in text
+    assert "psnr ↑ (not validated)" not in t1  # per-image metrics are not distribution metrics: never flagged
+    assert "sfd[judge] ↓ (not validated)" not in t3 and "**" in t3  # only the failed one; marks still computed
+    assert table_format.metric_of("fd[judge] ↓ (not validated)").higher_better is False
+    tidy = pd.read_csv(tables / "table3_generation.csv")
+    flagged = tidy[tidy["metric"] == "fd[judge] ↓ (not validated)"]
+    assert len(flagged) and flagged[["low", "high"]].notna().all().all()  # the CI follows the renamed column
+
+
+def test_tables_say_when_validation_has_not_run(runs: Path) -> None:
+    table = make_table_recon(runs, SHOWN, SETS)
+    same, _, note = table_format.flag_unvalidated(table, None, None)
+    assert same.equals(table) and "Metric validation has not run" in note
