@@ -6,9 +6,8 @@ classes hand out `Diff`s and `Estimate`s). Conventions:
   holds when the whole interval has the claimed sign, fails when it has the opposite sign, inconclusive when it
   contains 0. The interval comes from one of three rules (`Diff.rule`):
   - "paired": the intervals stage's paired bootstrap of d (the same resampled images for a and b);
-  - "overlap": only each item's own interval is known (a number without a paired bootstrap: Fig. 7's distance to the
-    ideal corner): [low_a - high_b, high_a - low_b], i.e. holds iff the two intervals do not overlap in the claimed
-    direction;
+  - "overlap": only each side's own interval is known (Fig. 7's rho of one item against a fixed threshold):
+    [low_a - high_b, high_a - low_b], i.e. holds iff the two intervals do not overlap in the claimed direction;
   - "point": a number without an interval (the paper's own tables, Table 2's sizes and timings), decided strictly
     on the point: a tie fails, there is no inconclusive.
 - A check reports every comparison through a `Tally`; a claim fails if any comparison fails decisively, else is
@@ -25,6 +24,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from analysis import paper
@@ -330,34 +330,36 @@ def lowest(*, measure: str, item: str, among: Sequence[str]) -> Check:
     return check
 
 
-def _distance(s2: Estimate, rho: Estimate, corner: tuple[float, float], span: tuple[float, float]) -> Estimate:
-    """Distance to the ideal corner (lowest sigma^2, highest rho) after min-max scaling, with the interval the
-    item's own sigma^2 and rho intervals give it (the box's nearest and farthest points)."""
-    x = [(s - corner[0]) / span[0] for s in (s2.value, s2.low, s2.high)]  # point, low, high
-    y = [(corner[1] - r) / span[1] for r in (rho.value, rho.high, rho.low)]
+def _distances(points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Distance to the ideal corner (lowest sigma^2, highest rho) after min-max scaling each axis over the items.
 
-    def near(a: float, b: float) -> float:
-        return 0.0 if a <= 0 <= b else min(abs(a), abs(b))
-
-    far = math.hypot(max(abs(x[1]), abs(x[2])), max(abs(y[1]), abs(y[2])))
-    return Estimate(math.hypot(x[0], y[0]), math.hypot(near(x[1], x[2]), near(y[1], y[2])), far)
+    Args: item -> (..., 2) (sigma^2, rho), e.g. (R, 2) bootstrap draws: corner and span are taken per draw.
+    Returns: item -> (...,) distances in [0, sqrt(2)].
+    """
+    v = np.stack(list(points.values()))  # (K, ..., 2)
+    lo, hi = v.min(0), v.max(0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return {i: np.hypot((x[..., 0] - lo[..., 0]) / span[..., 0], (hi[..., 1] - x[..., 1]) / span[..., 1])
+            for i, x in points.items()}  # fmt: skip
 
 
 def closest_to_ideal(*, item: str, among: Sequence[str]) -> Check:
     """Fig. 7: `item` nearest the ideal corner (lowest sigma^2, highest rho) after min-max scaling each axis over
-    the points of `among`, at every level; each distance carries the interval of its item's sigma^2 and rho."""
+    the points of `among`, at every level. Paired: each difference of distances gets the percentile interval of its
+    bootstrap draws, the scaling recomputed on every draw (`RunEvidence.compress_draws`)."""
 
     def check(t: Tally) -> None:
-        for level, v in t.compress(among).items():
-            s2, rho = [x[0].value for x in v.values()], [x[1].value for x in v.values()]
-            span = (max(s2) - min(s2)) or 1.0, (max(rho) - min(rho)) or 1.0
-            d = {i: _distance(a, b, (min(s2), max(rho)), span) for i, (a, b) in v.items()}
-            t.numbers |= {f"distance to ideal {i} ({level})": x.value for i, x in d.items()}
-            verdicts = [
-                decide(t.record(f"distance {item} - {o} ({level})", Diff.overlap(d[item], d[o])), NEGATIVE)
-                for o in among
-                if o != item
-            ]
+        for level in t.compress(among):
+            conf, points, draws = t.ev.compress_draws(list(among), level)
+            d, dd = _distances(points), _distances(draws)
+            t.numbers |= {f"distance to ideal {i} ({level})": float(x) for i, x in d.items()}
+            verdicts = []
+            for o in among:
+                if o == item:
+                    continue
+                low, high = np.quantile(dd[item] - dd[o], [(1 - conf) / 2, (1 + conf) / 2])
+                diff = Diff(float(d[item] - d[o]), float(low), float(high), PAIRED)
+                verdicts.append(decide(t.record(f"distance {item} - {o} ({level})", diff), NEGATIVE))
             t.expect(combine(verdicts), f"{item} closest to the ideal ({level})")
 
     return check

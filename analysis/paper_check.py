@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis import paper, results, table_format
@@ -219,6 +220,26 @@ class RunEvidence:
             raise Unmeasurable(f"no {level}-level compress outputs for {a} in this run")
         return f"{measure} {a} - {b} @{dataset}", pair_diff(self._intervals("compress", dataset, measure), a, b)
 
+    def compress_draws(
+        self, items: Sequence[str], level: str
+    ) -> tuple[float, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Fig. 7 at `level`, paired: the intervals' confidence level, and per item its (sigma2, rho) means (2,) over
+        the images every item defines and their bootstrap draws (R, 2) on shared resamples (`bench.intervals`)."""
+        dataset = self._record("compress", items[0], level).get("dataset")
+        if dataset is None:
+            raise Unmeasurable(f"no {level}-level compress outputs for {items[0]} in this run")
+        draws = self._intervals("compress", dataset, "draws")
+        missing = [i for i in items if i not in draws["sigma2"]]
+        if missing:
+            raise Unmeasurable(f"no compress draws of {missing} @{dataset}: run `dvc repro intervals`")
+        entry = self.intervals["compress"][dataset]
+        points = {i: np.array([entry[m]["values"][i]["value"] for m in ("sigma2", "rho")]) for i in items}
+        return (
+            self.intervals["level"],
+            points,
+            {i: np.stack([draws[m][i] for m in ("sigma2", "rho")], 1) for i in items},
+        )
+
 
 class PaperEvidence:
     """The paper's published Tables 1-4 (`analysis.paper`); Table 4's rows for ablation claims."""
@@ -250,7 +271,7 @@ class PaperEvidence:
     def levels(self) -> list[str]:
         raise Unmeasurable("Fig. 7 is a plot: the paper tabulates no values")
 
-    curve_difference = growth_difference = compress = compress_difference = curve
+    curve_difference = growth_difference = compress = compress_difference = compress_draws = curve
 
 
 # --- the report -------------------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ writes `<runs>/intervals/intervals.json`. Conventions (`bench.uncertainty` has t
   on the same first `analysis.compress.images` eval images, so these are paired too (BCa intervals of means). An image
   whose sigma^2 or rho one item leaves undefined (fewer than two segments on its grid) is dropped for all: the
   intervals are over the images on which every item defines both ("n_images"), and their points can differ from the
-  compress stage's own means, which use each item's defined images.
+  compress stage's own means, which use each item's defined images. "draws" keeps the bootstrap distribution of
+  every item's means (`mean_draws`), so a function of several items' means gets a paired interval downstream.
 
 Output layout: see `RECON`, `GEN`; for each set and column {"values": {item: {"value", "low", "high",
 "members_sd", "h_boot", "h_members"}}, "pairs": {"A|B": {"diff", "low", "high", ...}}} with A before B in item order
 (diff = A - B); Fig. 6 ("noise") holds per-eps lists and the growth rFD(last eps) - rFD(0); "compress" holds, per
-compress set, "sigma2" and "rho" blocks and "n_images".
+compress set, "sigma2" and "rho" blocks, "n_images" and "draws" ({measure: {item: [R resampled means]}}).
 """
 
 from __future__ import annotations
@@ -252,6 +253,20 @@ def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
     return out, agreement
 
 
+def mean_draws(values: dict[str, np.ndarray], items: list[str], n_resamples: int, seed: int) -> dict:
+    """Bootstrap distributions of per-item means, every measure and item on the same resampled images.
+
+    Args: values: measure -> (K, N) per-image values of the K items (finite). Returns: measure -> item -> (R,) list
+    of resampled means, R = n_resamples: any function of several items' means (Fig. 7's distance to the ideal
+    corner, whose min-max scaling depends on every item) gets a paired percentile interval from them.
+    """
+    stacked = np.concatenate(list(values.values()))  # (F * K, N): one resample serves every measure and item
+    res = scipy.stats.bootstrap((stacked,), np.mean, n_resamples=n_resamples, vectorized=True, axis=-1,
+                                method="percentile", rng=np.random.default_rng(seed))  # fmt: skip
+    draws = res.bootstrap_distribution.reshape(len(values), len(items), n_resamples)
+    return {m: {i: draws[f, k].tolist() for k, i in enumerate(items)} for f, m in enumerate(values)}
+
+
 def compress_intervals(params: Params) -> dict:
     """Fig. 7: sigma^2 and rho of every item and the raw image per compress set, paired over the images (see above)."""
     cfg, items = params.metrics.bootstrap, [*params.autoencoders.names, "raw"]
@@ -275,6 +290,8 @@ def compress_intervals(params: Params) -> dict:
             boots = mean_interval(with_pairs(v[:, keep].T, items).T, n_resamples=cfg.n_resamples, level=cfg.level,
                                   seed=params.seed + 20 + d)  # fmt: skip
             out[dataset][measure] = block(items, v[:, keep].mean(1)[None], boots, cfg.level)
+        out[dataset]["draws"] = mean_draws({m: v[:, keep] for m, v in values.items()}, items, cfg.n_resamples,
+                                           params.seed + 30 + d)  # fmt: skip
     log.info("intervals: compression done")
     return out
 

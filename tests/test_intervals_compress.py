@@ -83,3 +83,17 @@ def test_a_missing_compress_output_names_its_stage(params) -> None:
     (layout.compress_dir(params.paths, "raw") / "per_image.npz").unlink()
     with pytest.raises(FileNotFoundError, match=r"dvc repro compress_raw"):
         compress_intervals(params)
+
+
+def test_draws_are_paired_resampled_means_of_every_item(params) -> None:
+    write_per_image(params, {})
+    out = compress_intervals(params)
+    for per_set in out.values():
+        draws = per_set["draws"]
+        assert set(draws) == {"sigma2", "rho"} and set(draws["sigma2"]) == {*ITEMS, "raw"}
+        ae, vmae = (np.array(draws["sigma2"][i]) for i in ("ae", "vmae"))
+        assert len(ae) == 400
+        assert np.std(ae) > 10 * np.std(ae - vmae)  # the shared image difficulty cancels: the draws are paired
+        assert np.mean(ae - vmae) == pytest.approx(0.1, abs=0.01)
+        point = per_set["sigma2"]["values"]["ae"]["value"]
+        assert np.quantile(ae, 0.025) < point < np.quantile(ae, 0.975)

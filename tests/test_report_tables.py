@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -154,6 +155,13 @@ def world_intervals(w: dict, half: float = 0.1) -> dict:
             enumerate(("sigma2", "rho"))} | {"n_images": 8}
         for s in SETS
     }  # fmt: skip
+    u = np.random.default_rng(0).normal(size=200)  # one resample's shift, shared by every item: paired draws
+    for s in SETS:
+        present = {i: v[s] for i, v in w["compress"].items() if s in v}
+        out["compress"][s]["draws"] = {
+            m: {i: (v[k] * (1 + half / 4 * u)).tolist() for i, v in present.items()}
+            for k, m in enumerate(("sigma2", "rho"))
+        }
     return out
 
 
