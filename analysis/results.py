@@ -53,6 +53,7 @@ METRICS = {
     "fd": Metric(False, 2, "gFID[inception]", "gfid", ("fid[inception]", "fd[judge]")),
     "sfd": Metric(False, 2, "sFID[inception]", "sfid", ("sfid[inception]", "sfd[judge]")),
     "ifd": Metric(False, 2, None, None, ("ifid[inception]", "ifd[judge]")),  # interpolated FD (proxies stage)
+    "swd": Metric(False, 2, None, None, ("swd[pyramid]",)),  # no trained network: the view beside the judge
     "is": Metric(True, 1, "IS[inception]", "is", ("is[inception]", "is[judge]")),
     "precision": Metric(True, 3, "Prec[inception]", "precision", ("precision[inception]", "precision[judge]")),
     "recall": Metric(True, 3, "Rec[inception]", "recall", ("recall[inception]", "recall[judge]")),

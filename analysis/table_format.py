@@ -43,6 +43,11 @@ from bench.outputs import atomic_path
 
 PAPER, RUN = "paper", "this run"
 UP, DOWN = "↑", "↓"
+SWD_NOTE = (  # Tables 1 and 3
+    "`swd[pyramid]`: Laplacian-pyramid sliced Wasserstein distance (x 1e3) of image patches against the reference "
+    "images (Karras et al. 2018); no trained network is involved, so it is a second view independent of the judge. "
+    "It is printed without an interval (a bootstrap would re-sort every projection on each draw)."
+)
 NOT_VALIDATED = " (not validated)"  # appended to the header of a metric that failed validate_metrics
 _BY_NAME = {name: m for m in METRICS.values() for name in (m.paper, *m.run) if name}
 

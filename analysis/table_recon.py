@@ -24,7 +24,7 @@ from bench.config import Params, load_params
 from bench.layout import paper_check, tables_dir
 from bench.log import get_logger, setup_logging
 
-FAMILIES = ("l1", "mse", "psnr", "ssim", "perceptual", "rfd")  # the paper's column order
+FAMILIES = ("l1", "mse", "psnr", "ssim", "perceptual", "rfd", "swd")  # the paper's column order, then SWD
 NAME = "table1_recon"
 log = get_logger(__name__)
 
@@ -101,6 +101,7 @@ def main(params: Params) -> None:
         f"Paper: ImageNet-1K val at 256 px. This run: each dataset's eval split at {params.data.resolution} px.",
         "Extractors are in the headers: a `[judge]` FD is the suite's own evaluation network, not Inception; "
         "compare its ordering with the paper's rFID, never its magnitude. `[0-1]`: images scaled to [0, 1].",
+        table_format.SWD_NOTE,
         "Bold: best; underlined: second best (per column and dataset, at the printed precision).",
         table_format.ci_note(intervals["level"], paper_check(params.paths, "md")),
         *([agreement] if agreement else []),

@@ -27,6 +27,7 @@ from analysis.table_posterior import make_table_posterior, to_markdown
 from analysis.table_recon import make_table_recon
 from bench import layout
 from bench.config import load_params
+from bench.metrics import SWD_KEY as SWD
 from tests.conftest import ROOT, tiny_params
 
 ITEMS = [*paper.MAIN, "vmae-mse", "vmae-lm", "vmae-lm-reg", "vmae-release"]
@@ -92,7 +93,8 @@ def write_runs(runs: Path, w: dict) -> None:
         point = {"psnr": 20.0, "percep[own]": 0.1}
         curves = {s: [point | {"eps": e, "rfd[judge]": v} for e, v in zip(EPS, c, strict=True)]
                   for s, c in w["noise"][item].items()}  # fmt: skip
-        recon = {s: v | {"n_images": 16} for s, v in w["recon"][item].items()}
+        swd = {SWD: 10.0 + ITEMS.index(item)}  # the pyramid SWD both eval stages write
+        recon = {s: v | {"n_images": 16} | swd for s, v in w["recon"][item].items()}
         efficiency = {"params_m": 1.0, "size_mib": e["size_mib"], "device": "cpu", "encode_img_s": e["encode_img_s"],
                       "decode_img_s": e["decode_img_s"], "gflops_256": {"encode": 0.0, "decode": 0.0,
                       "total": e["gflops"]}, "gflops_native": {"encode": 0.0, "decode": 0.0, "total": 0.0}}  # fmt: skip
@@ -103,7 +105,7 @@ def write_runs(runs: Path, w: dict) -> None:
             "item": item, "kind": item, "perceptual": "percep-own", "extractors": {"judge": "judge-resnet-v1"},
             "reconstruction": recon, "noise_curve": curves, "latent_std": {}, "posterior": posterior,
             "efficiency": efficiency})  # fmt: skip
-        gen = {s: v | {"n_samples": 8, "reference": "train"} for s, v in w["gen"][item].items()}
+        gen = {s: v | {"n_samples": 8, "reference": "train"} | swd for s, v in w["gen"][item].items()}
         _dump(runs / "eval_gen" / item / "metrics.json", {"extractors": {"judge": "judge-resnet-v1"}, **gen})
         wall = {"phase1_s": e["train_wall_time_s"] * 0.75, "phase3_s": e["train_wall_time_s"] * 0.25}
         _dump(runs / "records" / "autoencoders" / item / "meta.json", {"train_wall_time_s": wall})
@@ -185,10 +187,11 @@ def runs(tmp_path: Path) -> Path:
 def test_recon_table_layout_paper_beside_and_labels(runs: Path) -> None:
     table = make_table_recon(runs, SHOWN, SETS)
     assert list(table.index) == [(s, paper.LABELS[i]) for s in SETS for i in paper.MAIN]
-    assert list(table.columns.get_level_values("source")) == ["paper", "this run"] * 6
+    assert list(table.columns.get_level_values("source")) == ["paper", "this run"] * 6 + ["this run"]
     metrics = list(table.columns.get_level_values("metric"))
-    assert metrics[-2:] == ["rFID[inception] ↓", "rfd[judge] ↓"] and "percep[own] ↓" in metrics
+    assert metrics[-3:] == ["rFID[inception] ↓", "rfd[judge] ↓", "swd[pyramid] ↓"] and "percep[own] ↓" in metrics
     assert "PSNR ↑" in metrics and not any(m.startswith("rfid[") or m.startswith("fid[") for m in metrics[1::2])
+    assert table.loc[("faces", "VMAE"), ("this run", "swd[pyramid] ↓")] == 10.0 + ITEMS.index("vmae")
     assert table.loc[("shapes", "VAE"), ("paper", "rFID[inception] ↓")] == paper.TABLE1["vae"]["rfid"]
     assert table.loc[("shapes", "VAE"), ("this run", "rfd[judge] ↓")] == paper.TABLE1["vae"]["rfid"]
     assert table.xs("faces")[("paper", "L1 ↓")].isna().all()  # faces stands in for no Table-1 dataset
@@ -228,7 +231,7 @@ def test_generation_table(runs: Path) -> None:
     assert list(table.index) == [paper.LABELS[i] for i in paper.MAIN]
     groups = list(dict.fromkeys(table.columns.get_level_values("dataset")))
     assert groups == ["shapes (≈ ImageNet-1K)", "faces (≈ CelebA-HQ)"]
-    assert table["shapes (≈ ImageNet-1K)"].shape[1] == 10 and table["faces (≈ CelebA-HQ)"].shape[1] == 4
+    assert table["shapes (≈ ImageNet-1K)"].shape[1] == 11 and table["faces (≈ CelebA-HQ)"].shape[1] == 5  # + SWD
     assert ("faces (≈ CelebA-HQ)", "paper", "gFID[inception] ↓") in table.columns
     assert (
         table.loc["VMAE", ("faces (≈ CelebA-HQ)", "this run", "fd[judge] ↓")]
