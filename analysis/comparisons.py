@@ -123,6 +123,7 @@ class Tally:
 
     def __init__(self, evidence) -> None:
         self.ev, self.numbers, self.differences, self.outcomes = evidence, {}, {}, []
+        self.notes: list[str] = []  # what the verdict does not cover (e.g. a Fig. 7 level no latent cell can see)
 
     def get(self, kind: str, item: str, family: str, where: str | None = None) -> float:
         key, value = self.ev.value(kind, item, family, where)
@@ -159,9 +160,10 @@ class Tally:
 
     def compress(self, items: Sequence[str]) -> dict[str, dict[str, tuple[Estimate, Estimate]]]:
         """level -> item -> (sigma2, rho), for every level the compress stage measured."""
-        levels = self.ev.levels()
+        levels, unmeasured = self.ev.levels(), self.ev.unmeasured_levels()
+        self.notes = list(dict.fromkeys([*self.notes, *unmeasured.values()]))
         if not levels:
-            raise Unmeasurable("no compress outputs in this run")
+            raise Unmeasurable("; ".join(unmeasured.values()) or "no compress outputs in this run")
         out = {}
         for level in levels:
             out[level] = {}
@@ -183,7 +185,7 @@ class Tally:
         return combine(v for v, _ in self.outcomes)
 
     def detail(self) -> str:
-        return "; ".join(f"{v}: {claim}" for v, claim in self.outcomes if v != HOLDS)
+        return "; ".join([*(f"{v}: {claim}" for v, claim in self.outcomes if v != HOLDS), *self.notes])
 
 
 Check = Callable[[Tally], None]

@@ -86,7 +86,13 @@ def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, s
         _mark_ideal(ax)
         ax.set_xlabel("compression degree σ²  (lower = stronger)")
         ax.set_ylabel("semantic disentanglement ρ = u_intra / u_inter")
-        ax.set_title(f"({letter}) {style.level_title(dataset, level)}", fontsize=10)
+        title = f"({letter}) {style.level_title(dataset, level)}"
+        raw_row = dict(raw) | {"dataset": dataset, "level": level}
+        if results.level_unmeasured(raw_row) is not None:  # say it on the panel: the claims skip this level
+            title += (f"\nnot measured: {raw.segments_owning_a_cell:.0%} of segments own a latent cell "
+                      f"({raw.segment_pixels_median:.0f} px median vs {raw.cell_pixels:.0f} px)")  # fmt: skip
+            ax.set_facecolor("0.94")
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", frameon=False)

@@ -202,8 +202,19 @@ class RunEvidence:
         return f"{column} growth {a} - {b} @{dataset}", pair_diff(entry, a, b)
 
     def levels(self) -> list[str]:
+        """The compress levels Fig. 7's claims are decided on: those a latent cell can see (`unmeasured_levels`)."""
         frame = self.frames["compress"]
-        return list(dict.fromkeys(frame["level"])) if "level" in frame else []
+        levels = list(dict.fromkeys(frame["level"])) if "level" in frame else []
+        return [level for level in levels if level not in self.unmeasured_levels()]
+
+    def unmeasured_levels(self) -> dict[str, str]:
+        """level -> why it is not measured (`results.level_unmeasured`), from the raw reference's row of each set."""
+        frame, out = self.frames["compress"], {}
+        for row in frame.to_dict("records") if "level" in frame else ():
+            reason = results.level_unmeasured(row)
+            if reason is not None:
+                out.setdefault(row["level"], reason)
+        return out
 
     def compress(self, item: str, level: str) -> tuple[str, Estimate, Estimate]:
         """sigma^2 and rho of `item` at `level`, each with the compress stage's own interval."""
@@ -272,6 +283,7 @@ class PaperEvidence:
         raise Unmeasurable("Fig. 7 is a plot: the paper tabulates no values")
 
     curve_difference = growth_difference = compress = compress_difference = compress_draws = curve
+    unmeasured_levels = levels
 
 
 # --- the report -------------------------------------------------------------------------------------------

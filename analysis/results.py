@@ -16,7 +16,8 @@ before the judge, LPIPS-VGG before the own perceptual network, so every table, f
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,27 @@ def compression(runs: str | Path, items: list[str], with_raw: bool = True) -> pd
                     "rho_lo": v["rho_ci"][0],
                     "rho_hi": v["rho_ci"][1],
                     "n_images": v["n_images"],
+                    **{k: v.get(k, math.nan) for k in CELL_FIELDS},
                 }
             )
     return pd.DataFrame(rows)
+
+
+CELL_FIELDS = ("purity", "cells_labelled", "segments_per_image", "segment_pixels_median", "cell_pixels",
+               "segments_owning_a_cell")  # fmt: skip  # what a latent cell sees of the masks (bench.latent_features)
+OWNING_NEEDED = 0.5  # a level is measured when at least half of its mask's segments are as large as one latent cell
+
+
+def level_unmeasured(row: Mapping[str, Any]) -> str | None:
+    """Why Fig. 7 cannot measure a compress set's level on this grid, or None: when most of the mask's segments are
+    smaller than one latent cell (eyes, brows and lips of 1-3 px under an 8 x 8 px cell), no cell can belong to
+    them, and sigma^2 and rho see only the larger regions. `row`: one row of `compression`."""
+    owning = row.get("segments_owning_a_cell", math.nan)
+    if pd.isna(owning) or owning >= OWNING_NEEDED:
+        return None
+    return (f"{row['level']} level not measured on {row['dataset']}: {owning:.0%} of its mask's segments are as large "
+            f"as one latent cell ({row['cell_pixels']:.0f} px; median segment {row['segment_pixels_median']:.0f} px), "
+            f"fewer than {OWNING_NEEDED:.0%}; a higher resolution would let parts own cells")  # fmt: skip
 
 
 def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:

@@ -3,10 +3,11 @@
 Run: `python -m autoencoders.compress NAME` (DVC fans it out over `autoencoders.names`). For every set of
 `analysis.compress.sets` (dataset -> "object" | "part") it encodes the first `analysis.compress.images` eval
 images, takes the per-position posterior means `encode(x).mode()` (C channels on the h = w = resolution /
-downsample grid) as features, standardises each channel over those images' positions, downsamples the
-ground-truth masks to the grid and measures σ² (compression degree) and ρ (semantic disentanglement) with
-bootstrap CIs, plus k-means and PCA-RGB maps of the first `kmeans_images` images. See `bench.latent_features`
-for the shared choices and the file layout, `bench.compression` for the measures.
+downsample grid) as features, normalises them over those images' positions (`analysis.compress.normalise`),
+labels each latent cell from the ground-truth masks (`cell_labels`, `purity`) and measures σ² (compression
+degree) and ρ (semantic disentanglement) with bootstrap CIs, plus k-means and PCA-RGB maps of the first
+`kmeans_images` images. See `bench.latent_features` for the shared choices and the file layout,
+`bench.compression` for the measures.
 
 Writes `<runs>/compress/NAME/`: `metrics.json`, `per_image.npz`, `maps.npz`, `params.json` (`meta.json` to
 `<runs>/records/compress/NAME/`).
@@ -26,7 +27,14 @@ from bench import layout
 from bench.config import Params, load_params
 from bench.dist import cleanup, setup
 from bench.items import check_autoencoder_item
-from bench.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
+from bench.latent_features import (
+    NORMALISATION,
+    check_grid,
+    measure_sets,
+    open_masked_sets,
+    record_extras,
+    write_outputs,
+)
 from bench.log import get_logger, setup_logging
 from bench.outputs import StageRecord
 
@@ -82,6 +90,7 @@ def main(params: Params, name: str) -> None:
         kind=item.kind,
         device=str(dist.device),
         features="posterior mean encode(x).mode()",
+        normalisation=NORMALISATION[cfg.normalise],
         grid=[side, side],
         latent_channels=ae.latent_channels,
         **record_extras(splits),

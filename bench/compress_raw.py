@@ -1,9 +1,10 @@
 """The `compress_raw` stage: the raw-pixel reference of the perceptual-compression measures (Fig. 7's "raw image").
 
 Run: `python -m bench.compress_raw` (one DVC stage, no autoencoder). Exactly as `compress@NAME`, but the
-features are the raw eval images on the autoencoders' latent grid: `raw_features(image, h, w,
-mode=analysis.compress.raw_mode)` ("unshuffle": each cell's f x f x 3 pixels, nothing discarded; "area": the
-block mean), standardised per channel the same way. The grid factor f is the autoencoders' downsampling, read
+features are the raw eval images on the autoencoders' latent grid: `raw_features(image, h, w, mode)` by
+`analysis.compress.raw_mode` ("unshuffle": each cell's f x f x 3 pixels, nothing discarded; "area": the block
+mean; "pca": unshuffle projected by PCA to the latents' channel count, so both sides have one dimension),
+normalised the same way. The grid factor f is the autoencoders' downsampling, read
 from their architecture blocks (conv: 2 ** (len(block_out_channels) - 1); ViT: patch_size), which must agree
 so that every item and this reference share one grid. See `bench.latent_features` for the shared choices.
 
@@ -19,7 +20,14 @@ import torch
 from bench import layout
 from bench.compression import raw_features
 from bench.config import AutoencodersCfg, Params, load_params
-from bench.latent_features import check_grid, measure_sets, open_masked_sets, record_extras, write_outputs
+from bench.latent_features import (
+    NORMALISATION,
+    check_grid,
+    measure_sets,
+    open_masked_sets,
+    record_extras,
+    write_outputs,
+)
 from bench.log import get_logger, setup_logging
 from bench.outputs import StageRecord
 
@@ -41,6 +49,17 @@ def grid_factor(cfg: AutoencodersCfg, resolution: int) -> int:
     if resolution % conv:
         raise ValueError(f"data.resolution {resolution} is not a multiple of the autoencoders' downsampling {conv}")
     return conv
+
+
+def latent_channels(cfg: AutoencodersCfg) -> int:
+    """The latent channel count shared by the conv and ViT families (the "pca" raw reference's dimension)."""
+    if cfg.conv.latent_channels != cfg.vit.latent_channels:
+        raise ValueError(
+            f"autoencoders.conv.latent_channels {cfg.conv.latent_channels} != autoencoders.vit.latent_channels "
+            f"{cfg.vit.latent_channels}: raw_mode 'pca' projects to one dimension, so make them equal or use "
+            "analysis.compress.raw_mode 'unshuffle'"
+        )
+    return cfg.conv.latent_channels
 
 
 def raw_featurise(side: int, mode: str):
@@ -65,7 +84,10 @@ def main(params: Params) -> None:
     side = params.data.resolution // factor
     check_grid(side, cfg)
 
-    metrics, per_image, maps = measure_sets(splits, cfg, raw_featurise(side, cfg.raw_mode), side, params.seed, "raw")
+    pca = cfg.raw_mode == "pca"
+    dims = latent_channels(params.autoencoders) if pca else None
+    featurise = raw_featurise(side, "unshuffle" if pca else cfg.raw_mode)
+    metrics, per_image, maps = measure_sets(splits, cfg, featurise, side, params.seed, "raw", dims)
     out = layout.compress_dir(params.paths, "raw")
     write_outputs(out, metrics, per_image, maps)
     for dataset, m in metrics.items():
@@ -77,13 +99,20 @@ def main(params: Params) -> None:
             "seed": params.seed,
             "data": {"resolution": params.data.resolution},
             "autoencoders": {
-                "conv": {"block_out_channels": params.autoencoders.conv.block_out_channels},
-                "vit": {"patch_size": params.autoencoders.vit.patch_size},
+                "conv": {
+                    "block_out_channels": params.autoencoders.conv.block_out_channels,
+                    "latent_channels": params.autoencoders.conv.latent_channels,
+                },
+                "vit": {
+                    "patch_size": params.autoencoders.vit.patch_size,
+                    "latent_channels": params.autoencoders.vit.latent_channels,
+                },
             },
             "analysis": {"compress": cfg},
         },
         item="raw",
-        features=f"raw pixels on the latent grid, raw_features(mode={cfg.raw_mode!r})",
+        features=f"raw pixels on the latent grid, raw_mode {cfg.raw_mode!r}" + (f" ({dims} components)" if pca else ""),
+        normalisation=NORMALISATION[cfg.normalise],
         downsample=factor,
         grid=[side, side],
         **record_extras(splits),

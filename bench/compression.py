@@ -17,9 +17,10 @@ Paper definitions (LDMAE, ICCV 2025):
 - Fig. 8: latents drawn as images "along with relative compression degrees (σ²)".
 
 Choices where the paper is silent (every knob is an argument; values live in params.yaml):
-- Features are per-position posterior means, standardised per channel by the caller with the
-  autoencoder's own dataset statistics, so autoencoders of different latent scale are comparable.
-- Masks: `downsample_mask` samples the source pixel containing each latent cell's centre,
+- Features are per-position posterior means, normalised by the caller with the autoencoder's own dataset
+  statistics (`bench.latent_features.normalise`), so autoencoders of different latent scale are comparable.
+- Masks: `cell_labels` gives each latent cell the majority id of its pixels (with a purity threshold) or, as the
+  release, its centre pixel's: `downsample_mask` samples the source pixel containing each latent cell's centre,
   floor((i + 0.5) · H / h), accumulated in float64 exactly as PIL `NEAREST` (the release's
   `CelebAMaskDataset` resizes to 32×32 with it) does, so ties on pixel borders match it bit for bit.
   Labels < 0 mean "unlabelled" and are dropped everywhere (the caller maps e.g. ADE20K's 0 to -1).
@@ -61,6 +62,7 @@ from sklearn.decomposition import PCA
 KERNELS = ("gaussian", "cosine")
 REDUCTIONS = ("sum", "mean")
 RAW_MODES = ("unshuffle", "area")
+CELL_RULES = ("centre", "majority")
 
 
 def downsample_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -77,6 +79,41 @@ def downsample_mask(mask: np.ndarray, h: int, w: int) -> np.ndarray:
     if mask.ndim != 2 or not (0 < h <= mask.shape[0] and 0 < w <= mask.shape[1]):
         raise ValueError(f"need a 2-D mask at least {h}x{w}, got shape {mask.shape}")
     return mask[np.ix_(_nearest_index(mask.shape[0], h), _nearest_index(mask.shape[1], w))]
+
+
+def cell_labels(mask: np.ndarray, h: int, w: int, rule: str, purity: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each latent cell's label from the f x f pixels it covers, and the share of those pixels that carry it.
+
+    Args:
+        mask: (H, W) integer label map, H = f·h and W = f·w.
+        h, w: latent grid size.
+        rule: "centre" (the pixel holding the cell centre, `downsample_mask`) or "majority" (the most frequent id
+            among the cell's pixels, ties to the smaller id).
+        purity: a "majority" cell whose label covers less than this share of its pixels gets -1 (mixed).
+
+    Returns:
+        labels (h, w) int64 (-1 = mixed), share (h, w) float64 in (0, 1]: the fraction of the cell's pixels
+        carrying the id the rule picked (before the purity cut), so the purity of any rule can be reported.
+    """
+    mask = np.asarray(mask)
+    f = mask.shape[0] // h if h else 0
+    if mask.ndim != 2 or f < 1 or mask.shape != (f * h, f * w):
+        raise ValueError(f"mask {np.shape(mask)} is not an integer multiple f of the {h}x{w} grid in both sides")
+    if rule not in CELL_RULES:
+        raise ValueError(f"rule must be one of {CELL_RULES}, got {rule!r}")
+    blocks = mask.reshape(h, f, w, f).transpose(0, 2, 1, 3).reshape(h * w, f * f)  # each cell's pixels
+    ids, inverse = np.unique(blocks, return_inverse=True)
+    counts = np.zeros((h * w, ids.size), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(h * w), f * f), inverse.reshape(-1)), 1)
+    if rule == "centre":
+        picked = np.searchsorted(ids, downsample_mask(mask, h, w).reshape(-1))
+    else:
+        picked = counts.argmax(axis=1)  # ids are sorted: a tie goes to the smaller id
+    share = counts[np.arange(h * w), picked] / (f * f)
+    labels = ids[picked].astype(np.int64)
+    if rule == "majority":
+        labels[share < purity] = -1
+    return labels.reshape(h, w), share.reshape(h, w)
 
 
 def _nearest_index(size: int, n: int) -> np.ndarray:

@@ -7,19 +7,29 @@ two stages are measured identically. The measures are defined in `bench.compress
 
 Choices where the paper is silent:
 - Images: the first `analysis.compress.images` images of each set's eval split, the same for every item.
-- Standardisation: every feature channel is centred and divided by its mean and std over all grid positions
-  of the images evaluated in that set (N·h·w values per channel). Each autoencoder is thus measured in its own
-  units, and the stage depends on nothing but the trained model and the data (extract's `stats.json` covers
-  only the train split of the generation sets). A channel that is constant everywhere (std 0) is only centred.
+- Normalisation (`analysis.compress.normalise`, `normalise`): every feature channel is centred over all grid
+  positions of the images evaluated in that set (N·h·w values per channel), then "channel" divides each by its own
+  std, "global" (the default) all by one scale, the root of the channels' mean variance. Per-channel
+  standardisation turns a collapsed channel (a VAE channel at its prior) into unit-variance noise that dominates
+  sigma^2 and rho; one scale keeps the channels' relative variances. Either way each autoencoder is measured in
+  its own units, and the stage depends on nothing but the trained model and the data.
+- Cell labels (`cell_labels`, `purity`): "majority" gives a latent cell the id most of its f x f pixels carry, and
+  leaves it out when that id covers less than `purity` of them; "centre" takes the pixel at the cell centre
+  (the release's PIL NEAREST resize). Each set's metrics record the mean purity of the labelled cells, the share
+  of cells labelled, the segments kept per image, and the median pixel area of the mask's segments against the
+  f^2 pixels of one cell: a part smaller than a cell cannot own one, and the part level is then not measured.
+- The raw reference (`compress_raw`, `raw_mode: pca`): each cell's f x f x 3 pixels projected to the latents'
+  channel count by PCA over the set, so pixels and latents are compared at one dimension (`project`).
 - Unlabelled ids: mask ids in `UNLABELLED_IDS[kind]` become -1 on the grid and are left out of every measure.
   Only ADE20K has one (id 0 "other"); CelebAMask-HQ's id 0 "background" is a real region, and every id of the
   embedded sets (`shapes` stuff and things, `faces` parts and background) is a real segment.
 
 Outputs (per set SET, written by `write_outputs`):
 - `metrics.json`: {SET: {"level", "sigma2", "sigma2_ci": [lo, hi], "rho", "rho_ci", "n_images", "n_rho",
-  "n_sigma2", "grid": [h, w], "channels"}};
+  "n_sigma2", "grid": [h, w], "channels", "normalise", "cell_labels", "purity", "segment_pixels_median",
+  "cell_pixels", "segments_owning_a_cell", "segments_per_image", "cells_labelled"}};
 - `per_image.npz`: f"{SET}/index" eval indices, f"{SET}/sigma2", f"{SET}/rho" (N,) float64 (NaN where undefined),
-  f"{SET}/mean", f"{SET}/std" (C,) the standardisation statistics;
+  f"{SET}/mean", f"{SET}/std" (C,) the normalisation's centre and divisor per channel;
 - `maps.npz`: f"{SET}/images" uint8 (K, H, W, 3), f"{SET}/masks" int64 (K, h, w) (-1 = unlabelled),
   f"{SET}/kmeans{k}" int64 (K, h, w), f"{SET}/pca" float32 (K, h, w, 3) in [0, 1]; K = `kmeans_images`.
 """
@@ -31,10 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 from tqdm import tqdm
 
 from bench import layout
-from bench.compression import compression_stats, downsample_mask, kmeans_maps, pca_rgb
+from bench.compression import cell_labels, compression_stats, kmeans_maps, pca_rgb
 from bench.config import CompressCfg
 from bench.images import to_hwc_uint8
 from bench.outputs import atomic_path, write_json
@@ -42,7 +53,11 @@ from bench.splits import SplitDataset, open_split
 
 UNLABELLED_IDS: dict[str, tuple[int, ...]] = {"ade20k": (0,)}  # dataset kind -> mask ids that mean "no label"
 BATCH = 32  # images per featurise call; only memory depends on it
-STANDARDISATION = "per channel, mean and std over all grid positions of the images evaluated in each set"
+NORMALISATION = {  # what meta.json says, per `analysis.compress.normalise`
+    "channel": "per channel: centred, divided by its std over all grid positions of the images evaluated in each set",
+    "global": "centred per channel, all channels divided by one scale, the root of their mean variance over all grid "
+    "positions of the images evaluated in each set",
+}
 
 Featurise = Callable[[torch.Tensor], np.ndarray]  # (B, 3, H, W) in [-1, 1] -> (B, h, w, C)
 
@@ -70,9 +85,10 @@ def open_masked_sets(data: layout.Root, cfg: CompressCfg) -> dict[str, SplitData
 
 
 def record_extras(splits: dict[str, SplitDataset]) -> dict:
-    """What both stages' meta.json say about the features' treatment: standardisation and dropped mask ids."""
+    """What both stages' meta.json say about the features' treatment: dropped mask ids (normalisation: see
+    `NORMALISATION`, recorded by the stages with their config)."""
     dropped = {name: list(UNLABELLED_IDS.get(split.meta["kind"], ())) for name, split in splits.items()}
-    return {"standardisation": STANDARDISATION, "unlabelled_ids": dropped}
+    return {"unlabelled_ids": dropped}
 
 
 def check_grid(side: int, cfg: CompressCfg) -> None:
@@ -82,25 +98,70 @@ def check_grid(side: int, cfg: CompressCfg) -> None:
         raise ValueError(f"analysis.compress.kmeans_ks {too_big} exceed the {side}x{side} = {side * side} positions")
 
 
-def grid_labels(masks: np.ndarray, side: int, unlabelled: tuple[int, ...]) -> np.ndarray:
-    """(N, H, W) mask ids -> (N, side, side) int64 segment labels on the latent grid, -1 where unlabelled."""
-    labels = np.stack([downsample_mask(m, side, side) for m in masks]).astype(np.int64)
+def grid_labels(
+    masks: np.ndarray, side: int, unlabelled: tuple[int, ...], rule: str, purity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, H, W) mask ids -> (N, side, side) int64 segment labels on the latent grid (-1 where unlabelled or, under
+    "majority", mixed), and (N, side, side) the share of each cell's pixels carrying its label (`cell_labels`)."""
+    pairs = [cell_labels(m, side, side, rule, purity) for m in masks]
+    labels = np.stack([lab for lab, _ in pairs])
     labels[np.isin(labels, unlabelled)] = -1
-    return labels
+    return labels, np.stack([share for _, share in pairs])
 
 
-def standardise(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-channel standardisation over every position of every image.
+def segment_sizes(masks: np.ndarray, labels: np.ndarray, unlabelled: tuple[int, ...], cell: int, min_cells: int):
+    """What a latent cell can see of the segments: Fig. 7 at part level is measurable only where parts own cells.
+
+    Args: masks (N, H, W) ids; labels (N, side, side) from `grid_labels`; cell: pixels per latent cell (f^2);
+    min_cells: `min_pixels`, the cells a segment needs to count.
+    Returns: {"segment_pixels_median": median pixel area of the labelled segments of the masks, "cell_pixels",
+    "segments_owning_a_cell": the share of those segments at least one cell large, "segments_per_image": mean
+    number of segments kept on the grid (>= min_cells cells), "cells_labelled": share of cells with a label}.
+    """
+    areas = []
+    for m in masks:
+        ids, counts = np.unique(m, return_counts=True)
+        areas.extend(counts[~np.isin(ids, unlabelled)].tolist())
+    kept = []
+    for lab in labels:
+        ids, counts = np.unique(lab[lab >= 0], return_counts=True)
+        kept.append(int((counts >= min_cells).sum()))
+    areas = np.asarray(areas, dtype=np.float64)
+    return {"segment_pixels_median": float(np.median(areas)), "cell_pixels": int(cell),
+            "segments_owning_a_cell": float((areas >= cell).mean()), "segments_per_image": float(np.mean(kept)),
+            "cells_labelled": float((labels >= 0).mean())}  # fmt: skip
+
+
+def normalise(feats: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre every channel over every position of every image, then scale.
 
     Args:
         feats: (N, h, w, C) features.
+        mode: "channel": each channel to unit variance (a channel that barely varies, e.g. one a VAE collapsed to
+            its prior, is blown up to the weight of an informative one); "global": one scale for all channels, the
+            root of their mean variance, so relative channel variances are kept and a dead channel stays near 0.
 
     Returns:
-        standardised (N, h, w, C) float64, mean (C,), std (C,) (0 for a constant channel, which is only centred).
+        normalised (N, h, w, C) float64, mean (C,), scale (C,) the divisor of each channel (0 for a constant
+        channel, which is only centred).
     """
     flat = feats.reshape(-1, feats.shape[-1]).astype(np.float64)
     mean, std = flat.mean(axis=0), flat.std(axis=0)
+    if mode == "global":
+        std = np.full_like(std, np.sqrt(np.mean(std**2)))
+    elif mode != "channel":
+        raise ValueError(f"normalise must be 'channel' or 'global', got {mode!r}")
     return (feats - mean) / np.where(std > 0, std, 1.0), mean, std
+
+
+def project(feats: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """(N, h, w, D) -> (N, h, w, dims): the top principal components over every position (scikit-learn PCA), so a
+    D-dimensional reference is compared with latents at their own dimension."""
+    n, h, w, d = feats.shape
+    if not 1 <= dims <= min(d, n * h * w):
+        raise ValueError(f"cannot project {d}-dimensional features of {n * h * w} positions to {dims} dimensions")
+    pca = PCA(n_components=dims, random_state=seed)
+    return pca.fit_transform(feats.reshape(-1, d)).reshape(n, h, w, dims)
 
 
 def featurise_split(split: SplitDataset, count: int, featurise: Featurise, desc: str):
@@ -122,7 +183,14 @@ def featurise_split(split: SplitDataset, count: int, featurise: Featurise, desc:
 
 
 def measure_set(
-    split: SplitDataset, level: str, cfg: CompressCfg, featurise: Featurise, side: int, seed: int, desc: str
+    split: SplitDataset,
+    level: str,
+    cfg: CompressCfg,
+    featurise: Featurise,
+    side: int,
+    seed: int,
+    desc: str,
+    dims: int | None = None,
 ) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """σ², ρ and maps of one set.
 
@@ -134,6 +202,7 @@ def measure_set(
         side: latent grid side h = w.
         seed: seed of the bootstrap, k-means and PCA.
         desc: progress-bar label.
+        dims: project the features to this many principal components first (`project`; the raw reference), or None.
 
     Returns:
         metrics (one entry of metrics.json), per-image arrays, maps (keys without the set prefix).
@@ -142,8 +211,12 @@ def measure_set(
     images, masks, raw = featurise_split(split, count, featurise, desc)
     if raw.shape[1:3] != (side, side):
         raise ValueError(f"features are on a {raw.shape[1]}x{raw.shape[2]} grid, expected {side}x{side}")
-    feats, mean, std = standardise(raw)
-    labels = grid_labels(masks, side, UNLABELLED_IDS.get(split.meta["kind"], ()))
+    if dims is not None:
+        raw = project(raw, dims, seed)
+    feats, mean, std = normalise(raw, cfg.normalise)
+    unlabelled = UNLABELLED_IDS.get(split.meta["kind"], ())
+    labels, share = grid_labels(masks, side, unlabelled, cfg.cell_labels, cfg.purity)
+    cell = (masks.shape[1] // side) ** 2
     bandwidth = "median" if cfg.bandwidth == 0 else cfg.bandwidth
     stats = compression_stats(
         list(zip(feats, labels, strict=True)),
@@ -166,6 +239,10 @@ def measure_set(
         "n_sigma2": stats["n_sigma2"],
         "grid": [side, side],
         "channels": int(feats.shape[-1]),
+        "normalise": cfg.normalise,
+        "cell_labels": cfg.cell_labels,
+        "purity": float(share[labels >= 0].mean()) if (labels >= 0).any() else float("nan"),
+        **segment_sizes(masks, labels, unlabelled, cell, cfg.min_pixels),
     }
     per_image = {
         "index": np.arange(count, dtype=np.int64),
@@ -184,12 +261,18 @@ def measure_set(
 
 
 def measure_sets(
-    splits: dict[str, SplitDataset], cfg: CompressCfg, featurise: Featurise, side: int, seed: int, tag: str
+    splits: dict[str, SplitDataset],
+    cfg: CompressCfg,
+    featurise: Featurise,
+    side: int,
+    seed: int,
+    tag: str,
+    dims: int | None = None,
 ) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """`measure_set` over every set; returns metrics {SET: ...} and per-image / map arrays keyed f"{SET}/{what}"."""
     metrics, per_image, maps = {}, {}, {}
     for name, split in splits.items():
-        m, p, mp = measure_set(split, cfg.sets[name], cfg, featurise, side, seed, f"{tag} {name}")
+        m, p, mp = measure_set(split, cfg.sets[name], cfg, featurise, side, seed, f"{tag} {name}", dims)
         metrics[name] = m
         per_image.update({f"{name}/{k}": v for k, v in p.items()})
         maps.update({f"{name}/{k}": v for k, v in mp.items()})

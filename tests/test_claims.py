@@ -341,3 +341,25 @@ def test_report_and_readme_count_four_verdicts(tmp_path: Path, monkeypatch: pyte
     layout.paper_check(params.paths, "json").write_text(json.dumps({"summary": paper_check.summary(records)}))
     layout.paper_check(params.paths, "md").write_text("report")
     assert "1 hold, 2 inconclusive, 3 fail, 1 not measurable, of 7" in build_section(params)
+
+
+def test_a_level_no_latent_cell_can_see_is_skipped_and_said(runs: Path) -> None:
+    for item in [*ITEMS, "raw"]:
+        path = layout.compress_dir(runs, item) / layout.METRICS_FILE
+        data = json.loads(path.read_text())
+        data["faces"] |= {"segments_owning_a_cell": 0.2, "segment_pixels_median": 3.0, "cell_pixels": 64}
+        data["shapes"] |= {"segments_owning_a_cell": 0.9, "segment_pixels_median": 120.0, "cell_pixels": 64}
+        path.write_text(json.dumps(data))
+    v = verdicts(runs)
+    for claim_id in ("f7-compressors-below-raw", "f7-sdvae-lowest-sigma", "f7-vmae-ideal"):
+        assert v[claim_id]["verdict"] == HOLDS, claim_id  # decided on the object level alone
+        assert "part level not measured on faces: 20% of its mask's segments" in v[claim_id]["detail"]
+        assert not any("(part)" in key for key in v[claim_id]["differences"])
+    path = layout.compress_dir(runs, "raw") / layout.METRICS_FILE
+    data = json.loads(path.read_text())
+    data["shapes"]["segments_owning_a_cell"] = 0.1  # now neither level can be seen
+    path.write_text(json.dumps(data))
+    v = verdicts(runs)
+    assert (
+        v["f7-vmae-ideal"]["verdict"] == NOT_MEASURABLE and "object level not measured" in v["f7-vmae-ideal"]["detail"]
+    )

@@ -55,6 +55,9 @@ def check_outputs(params, folder, records, channels):
             assert lo <= m[key] <= hi
         assert np.nanmean(per_image[f"{name}/rho"]) == pytest.approx(m["rho"])
         assert per_image[f"{name}/sigma2"].shape == (cfg.images,) and per_image[f"{name}/std"].shape == (channels,)
+        assert m["normalise"] == cfg.normalise and m["cell_labels"] == cfg.cell_labels
+        assert cfg.purity <= m["purity"] <= 1 and 0 < m["cells_labelled"] <= 1 and m["segments_per_image"] >= 1
+        assert m["cell_pixels"] == 64 and 0 <= m["segments_owning_a_cell"] <= 1 and m["segment_pixels_median"] > 0
         k = cfg.kmeans_images
         res = params.data.resolution
         assert maps[f"{name}/images"].shape == (k, res, res, 3) and maps[f"{name}/images"].dtype == np.uint8
@@ -78,7 +81,8 @@ def test_compress_outputs(tiny, name):
 
 
 def test_raw_outputs(tiny):
-    channels = 3 * 8 * 8 if tiny.analysis.compress.raw_mode == "unshuffle" else 3
+    channels = {"unshuffle": 3 * 8 * 8, "area": 3, "pca": tiny.autoencoders.conv.latent_channels}
+    channels = channels[tiny.analysis.compress.raw_mode]
     check_outputs(tiny, run_dir(tiny.paths, "compress_raw"), layout.record_dir(tiny.paths, "compress_raw"), channels)
 
 
@@ -126,9 +130,10 @@ def test_raw_grid_needs_one_downsampling(tmp_path):
     assert compress_raw.grid_factor(tiny_params(tmp_path).autoencoders, 32) == 8
 
 
-def test_unlabelled_ids_become_minus_one():
+@pytest.mark.parametrize("rule", ["centre", "majority"])
+def test_unlabelled_ids_become_minus_one(rule):
     masks = np.zeros((1, 8, 8), np.uint8)
     masks[0, :, 4:] = 3
-    labels = grid_labels(masks, 2, unlabelled=(0,))
-    assert labels.dtype == np.int64 and labels.tolist() == [[[-1, 3], [-1, 3]]]
-    assert grid_labels(masks, 2, unlabelled=()).tolist() == [[[0, 3], [0, 3]]]
+    labels, share = grid_labels(masks, 2, (0,), rule, 0.5)
+    assert labels.dtype == np.int64 and labels.tolist() == [[[-1, 3], [-1, 3]]] and (share == 1).all()
+    assert grid_labels(masks, 2, (), rule, 0.5)[0].tolist() == [[[0, 3], [0, 3]]]

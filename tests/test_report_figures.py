@@ -186,6 +186,19 @@ def test_fig_compression(synthetic):
         assert any("ideal" in t.get_text() for t in ax.texts)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["AE", "DAE", "VAE", "SD-VAE", "VMAE", "raw pixels"]
+    assert not any("not measured" in ax.get_title() for ax in fig.axes)
+    raw = Path(params.paths.runs) / "compress_raw" / "metrics.json"
+    text = raw.read_text()
+    data = json.loads(text)
+    part = next(d for d, level in levels.items() if level == "part")
+    data[part] |= {"segments_owning_a_cell": 0.2, "segment_pixels_median": 3.0, "cell_pixels": 64}
+    raw.write_text(json.dumps(data))
+    try:
+        fig = fig_compression.make_fig_compression(params.paths.runs, _items(params), levels)
+    finally:
+        raw.write_text(text)  # the fixture is shared by the module
+    titles = {ax.get_title() for ax in fig.axes}
+    assert any("not measured: 20% of segments own a latent cell (3 px median vs 64 px)" in t for t in titles)
 
 
 def test_fig_radar(synthetic):

@@ -111,7 +111,12 @@ class CompressCfg:
     kernel: Literal["gaussian", "cosine"]
     bandwidth: float = bound(ge=0.0)  # Gaussian kernel width on standardised features; 0 = per-image median distance
     reduce: Literal["sum", "mean"]  # over channels: mean makes raw (3*f*f channels) and latents comparable
-    raw_mode: Literal["unshuffle", "area"]  # the pixel reference on the latent grid
+    raw_mode: Literal["unshuffle", "area", "pca"]  # the pixel reference on the latent grid; pca: unshuffle projected
+    # to the latents' channel count, so pixels and latents are compared at one dimension
+    cell_labels: Literal["centre", "majority"]  # a latent cell's segment: its centre pixel, or its pixels' majority
+    purity: float = bound(gt=0.0, le=1.0)  # majority cells whose label covers less of their pixels are left out
+    normalise: Literal["channel", "global"]  # channel: unit variance per channel (amplifies dead ones); global: one
+    # scale for all channels (mean per-channel variance 1), so a collapsed channel stays near zero
     n_boot: int = bound(ge=1)
     ci_level: float = bound(gt=0.0, lt=1.0)
     kmeans_ks: tuple[int, ...]
