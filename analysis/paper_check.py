@@ -333,11 +333,12 @@ def to_markdown(records: Sequence[dict], ratio_tolerance: float, interval_note: 
         "difference a - b: it holds when the whole interval favours a, fails when the whole interval favours b, and "
         "is inconclusive when it contains 0. A claim fails if any of its comparisons fails, else is inconclusive if "
         "any is, else holds. Intervals are the paired bootstrap ones (`paired`) where the intervals stage computed "
-        "them, else [low_a - high_b, high_a - low_b] from each item's own interval (`overlap`: Fig. 7's sigma^2 and "
-        "rho, metrics without a paired bootstrap). Table 2's sizes and timings and the paper's own numbers have no "
-        "intervals and are compared strictly on the point (`point`: a tie fails); so are the ratios (Table 2 within "
-        f"±{ratio_tolerance:.0%} of the paper's, Table 3's VAE gap). A claim resting on a metric that failed "
-        f"validation ({VALIDATION_TABLE}) is not measurable. {interval_note}",
+        "them, including Fig. 7's sigma^2 and rho and its distances to the ideal corner (recomputed on each shared "
+        "resample); else [low_a - high_b, high_a - low_b] from each side's own interval (`overlap`: rho against the "
+        "fixed threshold 1, metrics without a paired bootstrap). Table 2's sizes and timings and the paper's own "
+        "numbers have no intervals and are compared strictly on the point (`point`: a tie fails); so are the "
+        f"ratios (Table 2 within ±{ratio_tolerance:.0%} of the paper's, Table 3's VAE gap). A claim resting on a "
+        f"metric that failed validation ({VALIDATION_TABLE}) is not measurable. {interval_note}",
         "",
         "'Paper's numbers' is the same check run on the paper's Tables 1-4.",
         "",
