@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis import proxy_data, style
+from analysis.results import optional_validation
 from bench.config import Params, load_params
 from bench.layout import figures_dir
 from bench.outputs import save_figures
@@ -19,13 +20,16 @@ from bench.outputs import save_figures
 FOLDER = "proxies"
 
 
-def make_fig_proxy(frame: pd.DataFrame, table: pd.DataFrame, proxy: str) -> Figure:
+def make_fig_proxy(
+    frame: pd.DataFrame, table: pd.DataFrame, proxy: str, ylabel: str = "generation FD, lower better"
+) -> Figure:
     """One proxy against generation FD.
 
     Args:
         frame: `proxy_data.proxy_frame`'s rows.
         table: `proxy_data.correlations` of `frame` (the rho shown per panel).
         proxy: a key of `proxy_data.PROXIES` present in `table`.
+        ylabel: `proxy_data.target_label` (names the FD column and marks it where it failed validation).
 
     Returns:
         The figure: one axes per dataset the proxy was correlated on.
@@ -40,7 +44,7 @@ def make_fig_proxy(frame: pd.DataFrame, table: pd.DataFrame, proxy: str) -> Figu
             ax.annotate(style.label(item), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_title(f"{r.dataset}: ρ = {r.spearman:+.2f} [{r.low:+.2f}, {r.high:+.2f}]", fontsize=9)
         ax.set_xlabel(proxy_data.PROXIES[proxy].label, fontsize=8)
-        ax.set_ylabel("generation FD (lower better)", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
     return fig
 
 
@@ -48,9 +52,11 @@ def main(params: Params) -> None:
     frame = proxy_data.proxy_frame(params.paths.runs, params.diffusion.items, list(params.analysis.compress.sets))
     boot = params.metrics.bootstrap
     table = proxy_data.correlations(frame, n_resamples=boot.n_resamples, level=boot.level, seed=params.seed)
+    runs = params.paths.runs
+    ylabel = proxy_data.target_label(proxy_data.target_column(runs, params.diffusion.items), optional_validation(runs))
     out = figures_dir(params.paths) / FOLDER
     for proxy in dict.fromkeys(table["proxy"]):
-        save_figures(make_fig_proxy(frame, table, proxy), out / proxy)
+        save_figures(make_fig_proxy(frame, table, proxy, ylabel), out / proxy)
 
 
 if __name__ == "__main__":

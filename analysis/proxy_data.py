@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,45 @@ PROXY_COLUMNS = {  # proxies-stage key -> PROXIES key (the iFD column is chosen 
     "equiv_mse[0-1]": "equiv_mse",
 }
 KEYS = ["item", "dataset"]
+SAME_NETWORK = ("ifd", "noise_growth", "rfd")  # proxies that are FDs in the generation FD's own feature space
+
+
+def target_column(runs: str | Path, items: Sequence[str]) -> str:
+    """The eval_gen column `proxy_frame` uses as generation FD, e.g. "fd[judge]"."""
+    return results.column(results.generation(runs, list(items)), "fd")
+
+
+def target_validated(column: str, validation: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """validate_metrics' entry for `column`, or None where it has none (or validation has not run)."""
+    return (validation or {}).get("metrics", {}).get(results.validated_as(column))
+
+
+def target_label(column: str, validation: Mapping[str, Any] | None) -> str:
+    """A figure's axis label for generation FD: its column, marked where it failed validation."""
+    entry = target_validated(column, validation)
+    flag = " (not validated)" if validation is None or (entry is not None and not entry["validated"]) else ""
+    return f"generation {column}, lower better{flag}"
+
+
+def target_note(column: str, validation: Mapping[str, Any] | None) -> str:
+    """What the correlations are with, and whether validate_metrics vouches for it (a rho with an instrument that
+    was not shown to measure is agreement between instruments, not prediction of generation quality).
+
+    Args:
+        column: `target_column`'s name.
+        validation: `results.optional_validation(runs)`; None when validate_metrics has not run.
+    """
+    base = f"Generation FD is eval_gen's `{column}`."
+    if validation is None:
+        return f"{base} Metric validation has not run (`dvc repro validate_metrics`): it is not shown to measure."
+    entry = target_validated(column, validation)
+    if entry is None or entry["validated"]:
+        return f"{base} It passed metric validation."
+    same = ", ".join(PROXIES[k].label for k in SAME_NETWORK)
+    return (
+        f"{base} It FAILED metric validation ({', '.join(entry['failed'])}): every ρ here is agreement with an "
+        f"instrument not shown to measure generation quality, not a prediction of it; {same} use its network too."
+    )
 
 
 def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compress_sets: Sequence[str]) -> pd.DataFrame:

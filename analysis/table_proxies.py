@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import proxy_data
+from analysis.results import optional_validation
 from bench.config import Params, load_params
 from bench.layout import tables_dir
 from bench.log import get_logger, setup_logging
@@ -33,8 +34,9 @@ def make_table_proxies(frame: pd.DataFrame, *, n_resamples: int, level: float, s
     return proxy_data.correlations(frame, n_resamples=n_resamples, level=level, seed=seed)
 
 
-def markdown(table: pd.DataFrame, level: float, n_items: int) -> str:
-    """The table as Markdown with its caption and the notes a reader needs."""
+def markdown(table: pd.DataFrame, level: float, n_items: int, target: str) -> str:
+    """The table as Markdown with its caption and the notes a reader needs; `target` is
+    `proxy_data.target_note`'s line (which column is generation FD, and whether it is validated)."""
     shown = pd.DataFrame(
         {
             "dataset": table["dataset"],
@@ -50,6 +52,7 @@ def markdown(table: pd.DataFrame, level: float, n_items: int) -> str:
         }
     )
     notes = [
+        target,
         "ρ: Spearman rank correlation of the proxy with generation FD (lower FD = better generation) across the "
         "autoencoder items of this run, per generation dataset; intervals: percentile bootstrap resampling items.",
         f"With {n_items} items or fewer the intervals are wide: read a sign only where the interval excludes 0.",
@@ -68,13 +71,13 @@ def markdown(table: pd.DataFrame, level: float, n_items: int) -> str:
     )
 
 
-def write(table: pd.DataFrame, out: Path, level: float, n_items: int) -> list[Path]:
+def write(table: pd.DataFrame, out: Path, level: float, n_items: int, target: str) -> list[Path]:
     """Write `<out>/proxies.csv` (every number) and `.md` atomically. Returns the paths."""
     paths = [out / f"{NAME}.csv", out / f"{NAME}.md"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(paths[1]) as tmp:
-        tmp.write_text(markdown(table, level, n_items))
+        tmp.write_text(markdown(table, level, n_items, target))
     return paths
 
 
@@ -83,7 +86,10 @@ def main(params: Params) -> None:
     frame = proxy_data.proxy_frame(params.paths.runs, params.diffusion.items, list(params.analysis.compress.sets))
     boot = params.metrics.bootstrap
     table = make_table_proxies(frame, n_resamples=boot.n_resamples, level=boot.level, seed=params.seed)
-    paths = write(table, tables_dir(params.paths), boot.level, int(frame.groupby("dataset").size().max()))
+    runs = params.paths.runs
+    target = proxy_data.target_note(proxy_data.target_column(runs, params.diffusion.items), optional_validation(runs))
+    n_items = int(frame.groupby("dataset").size().max())
+    paths = write(table, tables_dir(params.paths), boot.level, n_items, target)
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 

@@ -136,3 +136,22 @@ def test_correlations_per_dataset_match_scipy_and_skip_unmeasured_proxies():
         assert r.low <= r.spearman + 1e-12 <= r.high + 2e-12 and r.n_items == 7
     probe = table[table["proxy"] == "probe_class"].iloc[0]
     assert probe.spearman == -1.0 and probe.agrees == "same sign" and probe.leaderboard == -0.82
+
+
+def test_the_proxies_table_says_whether_its_generation_fd_is_validated():
+    from analysis.proxy_data import target_label, target_note
+    from analysis.table_proxies import markdown
+
+    failed = {"metrics": {"fd[judge]": {"validated": False, "failed": ["shapes/swirl"], "passed": []}}}
+    passed = {"metrics": {"fid[inception]": {"validated": True, "failed": [], "passed": ["shapes/swirl"]}}}
+    bad = target_note("fd[judge]", failed)
+    assert "`fd[judge]`" in bad and "FAILED" in bad and "shapes/swirl" in bad and "not a prediction" in bad
+    assert "iFD" in bad  # the proxies that share the judge's network are named
+    assert "passed" in target_note("fid[inception]", passed) and "FAILED" not in target_note("fid[inception]", passed)
+    assert "has not run" in target_note("fd[judge]", None)
+    assert target_label("fd[judge]", failed).endswith("(not validated)")
+    assert "not validated" not in target_label("fid[inception]", passed)
+    row = {"dataset": "shapes", "label": "PSNR (Table 1)", "source": "paper's property", "n_items": 5,
+           "spearman": 0.1, "low": -0.5, "high": 0.6, "leaderboard": 0.54, "agrees": "same sign"}  # fmt: skip
+    table = pd.DataFrame([row])
+    assert bad in markdown(table, 0.95, 5, bad)
