@@ -52,8 +52,7 @@ def main(params: Params) -> None:
     frame = proxy_data.proxy_frame(params.paths.runs, params.diffusion.items, list(params.analysis.compress.sets))
     boot = params.metrics.bootstrap
     table = proxy_data.correlations(frame, n_resamples=boot.n_resamples, level=boot.level, seed=params.seed)
-    runs = params.paths.runs
-    ylabel = proxy_data.target_label(proxy_data.target_column(runs, params.diffusion.items), optional_validation(runs))
+    ylabel = proxy_data.target_label(proxy_data.target_column(frame), optional_validation(params.paths.runs))
     out = figures_dir(params.paths) / FOLDER
     for proxy in dict.fromkeys(table["proxy"]):
         save_figures(make_fig_proxy(frame, table, proxy, ylabel), out / proxy)

@@ -126,7 +126,7 @@ class RunEvidence:
         if column not in results.PER_IMAGE:  # always measurable
             if self.validation is None:
                 raise Unmeasurable(f"{column} is not validated: {self.validation_missing}")
-            entry = self.validation["metrics"].get(results.validated_as(column))
+            entry = results.verdict(self.validation, column)
             if entry is not None and not entry["validated"]:
                 raise Unmeasurable(
                     f"{column} failed metric validation ({VALIDATION_TABLE}): {', '.join(entry['failed'])}"

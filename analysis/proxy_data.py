@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import results
+from analysis.table_format import NOT_VALIDATED
 from bench.proxies import spearman_interval
 
 FIELD, PAPER = "field's proxy", "paper's property"
@@ -61,20 +62,15 @@ KEYS = ["item", "dataset"]
 SAME_NETWORK = ("ifd", "noise_growth", "rfd")  # proxies that are FDs in the generation FD's own feature space
 
 
-def target_column(runs: str | Path, items: Sequence[str]) -> str:
-    """The eval_gen column `proxy_frame` uses as generation FD, e.g. "fd[judge]"."""
-    return results.column(results.generation(runs, list(items)), "fd")
-
-
-def target_validated(column: str, validation: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """validate_metrics' entry for `column`, or None where it has none (or validation has not run)."""
-    return (validation or {}).get("metrics", {}).get(results.validated_as(column))
+def target_column(frame: pd.DataFrame) -> str:
+    """The eval_gen column `proxy_frame` took as generation FD, e.g. "fd[judge]" (kept in the frame's attrs)."""
+    return frame.attrs[GEN_FD]
 
 
 def target_label(column: str, validation: Mapping[str, Any] | None) -> str:
     """A figure's axis label for generation FD: its column, marked where it failed validation."""
-    entry = target_validated(column, validation)
-    flag = " (not validated)" if validation is None or (entry is not None and not entry["validated"]) else ""
+    entry = results.verdict(validation, column)
+    flag = NOT_VALIDATED if validation is None or (entry is not None and not entry["validated"]) else ""
     return f"generation {column}, lower better{flag}"
 
 
@@ -89,7 +85,7 @@ def target_note(column: str, validation: Mapping[str, Any] | None) -> str:
     base = f"Generation FD is eval_gen's `{column}`."
     if validation is None:
         return f"{base} Metric validation has not run (`dvc repro validate_metrics`): it is not shown to measure."
-    entry = target_validated(column, validation)
+    entry = results.verdict(validation, column)
     if entry is None or entry["validated"]:
         return f"{base} It passed metric validation."
     same = ", ".join(PROXIES[k].label for k in SAME_NETWORK)
@@ -109,7 +105,8 @@ def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compre
     """
     items = list(gen_items)
     gen = results.generation(runs, items)
-    frame = gen[KEYS].assign(**{GEN_FD: gen[results.column(gen, "fd")]})
+    target = results.column(gen, "fd")
+    frame = gen[KEYS].assign(**{GEN_FD: gen[target]})
     frame = frame[[d in gen_items[i] for i, d in zip(frame["item"], frame["dataset"], strict=True)]]
 
     prox = results.proxies(runs, items)
@@ -125,7 +122,9 @@ def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compre
     comp = comp[comp["dataset"].isin(compress_sets)][[*KEYS, "sigma2", "rho"]]
     for other in (part, paper, growth, comp):
         frame = frame.merge(other, on=KEYS, how="left")
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    frame.attrs[GEN_FD] = target  # the column's name, for `target_column`
+    return frame
 
 
 def correlations(frame: pd.DataFrame, *, n_resamples: int, level: float, seed: int) -> pd.DataFrame:

@@ -245,6 +245,12 @@ def optional_validation(runs: str | Path) -> dict[str, Any] | None:
     return validation(runs) if layout.metric_validation(runs).is_file() else None
 
 
+def verdict(validation: Mapping[str, Any] | None, column: str) -> dict[str, Any] | None:
+    """validate_metrics' entry {"validated", "failed", "passed"} that vouches for `column` (see `validated_as`), or
+    None where validation has not run or has no entry for it."""
+    return (validation or {}).get("metrics", {}).get(validated_as(column))
+
+
 def validated_as(column: str) -> str:
     """The validate_metrics key that vouches for `column`: rFD is the FD instrument applied to reconstructions, so
     "rfd[judge]" -> "fd[judge]" and "rfid[inception]" -> "fid[inception]"; anything else is its own key."""

@@ -87,14 +87,13 @@ def flag_unvalidated(
     Returns:
         The frame and CI with NOT_VALIDATED appended to those headers, and a note line for the table.
     """
-    verdicts = (validation or {}).get("metrics", {})
     flagged: dict[str, str] = {}
     for header in frame.columns.get_level_values(-1).unique():
         name = header.rsplit(" ", 1)[0]
         if metric_of(header) is None or name in results.PER_IMAGE:
             continue
-        entry = verdicts.get(results.validated_as(name))
-        if validation is not None and entry is not None and not entry["validated"]:
+        entry = results.verdict(validation, name)
+        if entry is not None and not entry["validated"]:
             flagged[header] = header + NOT_VALIDATED
     level = frame.columns.nlevels - 1
     rename = (lambda f: f.rename(columns=flagged, level=level)) if flagged else (lambda f: f)

@@ -86,8 +86,7 @@ def main(params: Params) -> None:
     frame = proxy_data.proxy_frame(params.paths.runs, params.diffusion.items, list(params.analysis.compress.sets))
     boot = params.metrics.bootstrap
     table = make_table_proxies(frame, n_resamples=boot.n_resamples, level=boot.level, seed=params.seed)
-    runs = params.paths.runs
-    target = proxy_data.target_note(proxy_data.target_column(runs, params.diffusion.items), optional_validation(runs))
+    target = proxy_data.target_note(proxy_data.target_column(frame), optional_validation(params.paths.runs))
     n_items = int(frame.groupby("dataset").size().max())
     paths = write(table, tables_dir(params.paths), boot.level, n_items, target)
     log.info("wrote %s", ", ".join(map(str, paths)))
