@@ -27,6 +27,7 @@ from typing import Protocol
 import numpy as np
 import scipy.linalg
 import scipy.stats
+from threadpoolctl import threadpool_limits
 
 HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE = "holds", "inconclusive", "fails", "not measurable"  # claim verdicts
 POSITIVE, NEGATIVE = "positive", "negative"  # claimed sign of a deciding difference
@@ -35,6 +36,18 @@ FD_METHOD = "percentile"  # default for Frechet statistics: BCa's jackknife woul
 # Resamples are drawn and evaluated in batches of at most this many array elements (float64: 128 MiB), so n = 50k
 # images times 1000 resamples never materialises at once. Batching is deterministic for given inputs.
 _BATCH_ELEMENTS = 2**24
+
+
+def one_blas_thread() -> threadpool_limits:
+    """Context manager: numpy's and scipy's BLAS/LAPACK (OpenBLAS) on one thread inside the `with` block.
+
+    A bootstrap evaluates its statistic thousands of times on small matrices (D ~ 100 eigensolves, 500 x 500
+    Gram products), where OpenBLAS's second thread costs more in hand-offs than it computes: one `FrechetAgainst`
+    call at D = 96, N = 500 took 0.83 ms on one thread and 14 ms on two (17x), on the idle 2-core machine; the
+    intervals stage's reconstruction part 15.9 s against 254.5 s at 30 resamples (`benchmarks/blas_threads.py`).
+    torch's own threads (`runtime.cpu_threads`) are a separate pool and stay as they are.
+    """
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,17 +131,19 @@ def paired_bootstrap(
     """
     _check_settings(n, n_resamples, level, method)
     idx = np.arange(n)
-    res = scipy.stats.bootstrap(
-        (idx,),
-        statistic,
-        n_resamples=n_resamples,
-        batch=max(1, _BATCH_ELEMENTS // n),
-        vectorized=False,  # arbitrary statistics (FD) take one index array at a time
-        confidence_level=level,
-        method=method,
-        rng=np.random.default_rng(seed),
-    )
-    return _intervals(np.asarray(statistic(idx), dtype=np.float64), res, level, method, n_resamples)
+    with one_blas_thread():
+        res = scipy.stats.bootstrap(
+            (idx,),
+            statistic,
+            n_resamples=n_resamples,
+            batch=max(1, _BATCH_ELEMENTS // n),
+            vectorized=False,  # arbitrary statistics (FD) take one index array at a time
+            confidence_level=level,
+            method=method,
+            rng=np.random.default_rng(seed),
+        )
+        point = np.asarray(statistic(idx), dtype=np.float64)
+    return _intervals(point, res, level, method, n_resamples)
 
 
 def mean_interval(
