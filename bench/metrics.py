@@ -22,6 +22,7 @@ Run the tests: `python -m pytest tests/test_metrics.py -q`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, i
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
 from bench.images import to_uint8_image
-from bench.swd import SWD_AVG, swd
+from bench.swd import SWD_AVG, SwdAgainst
 
 # Reconstruction metric names (keys of metrics.json).
 L1, MSE, PSNR, SSIM = "l1[0-1]", "mse[0-1]", "psnr", "ssim"
@@ -345,14 +346,24 @@ def ensemble_means(values: dict[str, float], label: str = "judge") -> tuple[dict
 SWD_KEY = "swd[pyramid]"  # Laplacian-pyramid SWD x 1e3 (no trained network: the label names the method, not a net)
 
 
+def pyramid_swd_against(reference: np.ndarray, cfg) -> Callable[[np.ndarray, int], float]:
+    """`swd[pyramid]` of many image sets against one reference: `score(images, seed)`, the reference's side kept.
+
+    Args: reference (Nb, H, W, 3) uint8; cfg: `params.metrics.swd`. Returns: images (Na, H, W, 3) uint8, seed ->
+    the same value as `pyramid_swd(images, reference, cfg, seed)` (`bench.swd.SwdAgainst`).
+    """
+    against = SwdAgainst(reference, levels=cfg.levels, patch=cfg.patch, per_image=cfg.per_image,
+                         directions=cfg.directions, repeats=cfg.repeats)  # fmt: skip
+    return lambda images, seed: against(images, seed)[SWD_AVG]
+
+
 def pyramid_swd(a: np.ndarray, b: np.ndarray, cfg, seed: int) -> float:
     """`swd[pyramid]`: the mean over pyramid levels of Karras et al.'s sliced Wasserstein distance, x 1e3.
 
     Args: a (Na, H, W, 3), b (Nb, H, W, 3) uint8 image sets; cfg: `params.metrics.swd` (levels, patch, per_image,
     directions, repeats); seed: patch positions and projections. Returns: >= 0, 0 for a set against itself.
     """
-    return swd(a, b, levels=cfg.levels, patch=cfg.patch, per_image=cfg.per_image, directions=cfg.directions,
-               repeats=cfg.repeats, seed=seed)[SWD_AVG]  # fmt: skip
+    return pyramid_swd_against(b, cfg)(a, seed)
 
 
 def compute_reconstruction_fd(ref: Reference, recon: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -11,6 +11,7 @@ Shaped like `bench.metrics` (features -> statistics -> metric), split so that a 
     pyramid_descriptors (N, H, W, 3) uint8 images    -> per level (N, per_image, 3 * patch^2) float32, normalised
     sliced_wasserstein  (Na, D), (Nb, D) descriptors -> float
     swd                 two image sets               -> {"swd_l0", ..., "swd_avg"} (x 1e3)
+    SwdAgainst(ref)     many image sets, one ref     -> as swd, the reference's side computed once per seed
 
 Bootstrap over images: compute `da, db = pyramid_descriptors(...)` once, then per draw
 `idx = rng.integers(0, len(da[l]), len(da[l]))` and `sliced_wasserstein(da[l][idx].reshape(-1, D), ...)`.
@@ -211,6 +212,29 @@ def _quantile_distance_sum(pa: np.ndarray, pb: np.ndarray) -> float:
     return float((np.abs(pa[:, ia] - pb[:, ib]) * np.diff(t)).sum(dtype=np.float64))  # (K, M) summed
 
 
+def _sorted_projections(x: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Projections of descriptors x (N, D) float32 on dirs (K, D), each row sorted. Returns (K, N) float32."""
+    # (K, N) layout: the sort runs along contiguous rows, ~2.5x faster than sorting the columns of (N, K)
+    proj = dirs @ x.T  # (K, N)
+    proj.sort(axis=1)  # in place: np.sort's fresh copy made this step ~1.5x slower on 2 cores
+    return proj
+
+
+def _w1_sum(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Sum over rows of the exact 1-D W1 of sorted projections pa (K, Na), pb (K, Nb); overwrites pa, not pb."""
+    if pa.shape[1] == pb.shape[1]:  # the i-th order statistics pair up: the reference's formula
+        return float(np.abs(np.subtract(pa, pb, out=pa), out=pa).sum(dtype=np.float64)) / pa.shape[1]
+    return _quantile_distance_sum(pa, pb)
+
+
+def _check_descriptors(a: np.ndarray, b: np.ndarray, directions: int, repeats: int, seed: int) -> None:
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) == 0:
+        raise ValueError(f"expected descriptors (Na, D) and (Nb, D), N >= 1, got {a.shape} and {b.shape}")
+    if directions < 1 or repeats < 1:
+        raise ValueError(f"directions and repeats must be >= 1, got {directions} and {repeats}")
+    _check_seed(seed)
+
+
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, directions: int, repeats: int, seed: int) -> float:
     """Sliced Wasserstein-1 distance: mean over random unit directions of the 1-D W1 of the projections.
 
@@ -227,22 +251,71 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, directions: int, repeats
     """
     a = np.asarray(a, np.float32)
     b = np.asarray(b, np.float32)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) == 0:
-        raise ValueError(f"expected descriptors (Na, D) and (Nb, D), N >= 1, got {a.shape} and {b.shape}")
-    if directions < 1 or repeats < 1:
-        raise ValueError(f"directions and repeats must be >= 1, got {directions} and {repeats}")
-    _check_seed(seed)
-    total = 0.0
-    for dirs in unit_directions(a.shape[1], directions=directions, repeats=repeats, seed=seed):  # (K, D)
-        # (K, N) layout: the sort runs along contiguous rows, ~2.5x faster than sorting the columns of (N, K)
-        pa, pb = dirs @ a.T, dirs @ b.T  # (K, Na), (K, Nb) projections
-        pa.sort(axis=1)  # in place: np.sort's fresh copy made this step ~1.5x slower on 2 cores
-        pb.sort(axis=1)
-        if len(a) == len(b):  # the i-th order statistics pair up: the reference's formula
-            total += float(np.abs(np.subtract(pa, pb, out=pa), out=pa).sum(dtype=np.float64)) / len(a)
-        else:
-            total += _quantile_distance_sum(pa, pb)
+    _check_descriptors(a, b, directions, repeats, seed)
+    dirs = unit_directions(a.shape[1], directions=directions, repeats=repeats, seed=seed)  # (R, K, D)
+    total = sum(_w1_sum(_sorted_projections(a, d), _sorted_projections(b, d)) for d in dirs)
     return total / (directions * repeats)
+
+
+def _level_seed(seed: int, level: int) -> int:
+    """The directions' seed of pyramid level `level`: independent streams per level via numpy's SeedSequence."""
+    return int(np.random.SeedSequence([seed, _LEVEL_SEEDS, level]).generate_state(1)[0])
+
+
+class SwdAgainst:
+    """Karras' pyramid SWD of many image sets against one fixed reference set (`swd(images, reference, ...)`).
+
+    The reference side of the distance does not depend on the compared set: its pyramid, its normalised descriptors
+    and, per level and repeat, its sorted projections (the sort is most of the work). They are computed on the first
+    call with a given seed and kept for the next calls with that seed, which then do only the compared set's half.
+    One seed is kept at a time (a few hundred MB at most: levels x repeats x directions x N * per_image float32), so
+    callers that alternate seeds pay the full price, no more. Same numbers as `swd`, bit for bit.
+
+    Args:
+        reference: (Nb, H, W, 3) uint8 (conditions of `pyramid_descriptors`).
+        levels, patch, per_image, directions, repeats: as `swd`.
+    """
+
+    def __init__(self, reference: np.ndarray, *, levels: int, patch: int, per_image: int, directions: int,
+                 repeats: int) -> None:  # fmt: skip
+        _check_images(reference, levels, patch, per_image)
+        if directions < 1 or repeats < 1:
+            raise ValueError(f"directions and repeats must be >= 1, got {directions} and {repeats}")
+        self.reference = reference
+        self.levels, self.patch, self.per_image = levels, patch, per_image
+        self.directions, self.repeats = directions, repeats
+        self._seed: int | None = None
+        self._sides: list[tuple[np.ndarray, list[np.ndarray]]] = []  # per level: (dirs (R, K, D), R x (K, Nb))
+
+    def _reference_side(self, seed: int) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+        if seed != self._seed:
+            self._sides = []  # drop the previous seed's side before building the next: one in memory at a time
+            desc = pyramid_descriptors(self.reference, levels=self.levels, patch=self.patch,
+                                       per_image=self.per_image, seed=seed)  # fmt: skip
+            for level, d in enumerate(desc):
+                flat = d.reshape(-1, d.shape[-1])  # (Nb * per_image, D)
+                dirs = unit_directions(flat.shape[1], directions=self.directions, repeats=self.repeats,
+                                       seed=_level_seed(seed, level))  # fmt: skip
+                self._sides.append((dirs, [_sorted_projections(flat, k) for k in dirs]))
+            self._seed = seed
+        return self._sides
+
+    def __call__(self, images: np.ndarray, seed: int) -> dict[str, float]:
+        """SWD of `images` (Na, H, W, 3) uint8, of the reference's size, against the reference; returns as `swd`."""
+        _check_images(images, self.levels, self.patch, self.per_image)
+        _check_seed(seed)
+        if images.shape[1:] != self.reference.shape[1:]:
+            raise ValueError(
+                f"both sets need one image size, got {images.shape[1:]} and {self.reference.shape[1:]}: resize"
+            )
+        desc = pyramid_descriptors(images, levels=self.levels, patch=self.patch, per_image=self.per_image, seed=seed)
+        out = {}
+        for level, (d, (dirs, ref_sorted)) in enumerate(zip(desc, self._reference_side(seed), strict=True)):
+            flat = d.reshape(-1, d.shape[-1])  # (Na * per_image, D)
+            total = sum(_w1_sum(_sorted_projections(flat, k), pb) for k, pb in zip(dirs, ref_sorted, strict=True))
+            out[SWD_LEVEL.format(level)] = SCALE * total / (self.directions * self.repeats)
+        out[SWD_AVG] = float(np.mean(list(out.values())))
+        return out
 
 
 def swd(
@@ -268,24 +341,9 @@ def swd(
     Returns:
         {"swd_l0": finest band, ..., "swd_l{levels-1}": coarsest Gaussian level, "swd_avg": their mean}: each the
         raw sliced Wasserstein distance of the normalised descriptors multiplied by 1e3 (Karras' "SWDx1e3");
-        >= 0, exactly 0 for a set against itself; lower is closer.
+        >= 0, exactly 0 for a set against itself; lower is closer. Many sets against one: `SwdAgainst`.
     """
-    for images in (a_images, b_images):
-        _check_images(images, levels, patch, per_image)
-    if a_images.shape[1:] != b_images.shape[1:]:
-        raise ValueError(f"both sets need one image size, got {a_images.shape[1:]} and {b_images.shape[1:]}: resize")
-    da = pyramid_descriptors(a_images, levels=levels, patch=patch, per_image=per_image, seed=seed)
-    db = pyramid_descriptors(b_images, levels=levels, patch=patch, per_image=per_image, seed=seed)
-    out = {}
-    for level, (la, lb) in enumerate(zip(da, db, strict=True)):
-        level_seed = int(np.random.SeedSequence([seed, _LEVEL_SEEDS, level]).generate_state(1)[0])
-        dist = sliced_wasserstein(
-            la.reshape(-1, la.shape[-1]),
-            lb.reshape(-1, lb.shape[-1]),
-            directions=directions,
-            repeats=repeats,
-            seed=level_seed,
-        )
-        out[SWD_LEVEL.format(level)] = SCALE * dist
-    out[SWD_AVG] = float(np.mean(list(out.values())))
-    return out
+    _check_images(a_images, levels, patch, per_image)
+    against = SwdAgainst(b_images, levels=levels, patch=patch, per_image=per_image, directions=directions,
+                         repeats=repeats)  # fmt: skip
+    return against(a_images, seed)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ from bench.dist import pick_device
 from bench.disturbances import DISTURBANCES, disturb
 from bench.features import extract_features, suite_extractors
 from bench.log import get_logger, setup_logging
-from bench.metrics import SWD_KEY, compute_generation_metrics, load_reference, pyramid_swd
+from bench.metrics import SWD_KEY, compute_generation_metrics, load_reference, pyramid_swd_against
 from bench.outputs import StageRecord, atomic_path, write_json
 from bench.splits import open_split, uint8_array
 
@@ -120,9 +121,12 @@ class FeatureCache:
         return {e: {f: torch.stack([self.store[k][e][f] for k in keys]) for f in self.store[keys[0]][e]} for e in names}
 
 
-def score(images: np.ndarray, refs: dict, cache: FeatureCache, reference_images: np.ndarray, cfg: MetricsCfg,
-          seed: int) -> dict[str, float]:  # fmt: skip
-    """Every validated metric of one image set: {labelled key: value}, members separate ("fd[judge-0]", ...)."""
+def score(images: np.ndarray, refs: dict, cache: FeatureCache, swd_ref: Callable[[np.ndarray, int], float],
+          cfg: MetricsCfg, seed: int) -> dict[str, float]:  # fmt: skip
+    """Every validated metric of one image set: {labelled key: value}, members separate ("fd[judge-0]", ...).
+
+    swd_ref: `pyramid_swd_against(reference images, cfg.swd)`, the reference's SWD side kept across the battery.
+    """
     values = {}
     for name, feats in cache(images).items():
         kid_size = min(cfg.kid_subset_size, len(images), len(refs[name].pool))
@@ -131,7 +135,7 @@ def score(images: np.ndarray, refs: dict, cache: FeatureCache, reference_images:
             prc_neighborhood=cfg.prc_neighborhood, seed=seed,
         )  # fmt: skip
         values |= {k: v for k, v in out.items() if metric_name(k) in SCORED}
-    values[SWD_KEY] = pyramid_swd(images, reference_images, cfg.swd, seed)
+    values[SWD_KEY] = swd_ref(images, seed)
     return values
 
 
@@ -207,15 +211,16 @@ def main(params: Params) -> None:
         }
         # equal-size sets for the SWD, as eval_gen compares them
         reference_images = uint8_array(open_split(params.paths, dataset, REFERENCE_SPLIT), len(base[dataset]))
+        swd_ref = pyramid_swd_against(reference_images, cfg.swd)
         other = base[next((d for d in sets if d != dataset), dataset)]
         images = base[dataset]
         rng = np.random.default_rng([params.seed, 11])
         # the real-vs-real floor: the undisturbed set under paired bootstrap resamples of its images
         floor = [
-            score(images[rng.integers(0, len(images), len(images))], refs, cache, reference_images, cfg, b)
+            score(images[rng.integers(0, len(images), len(images))], refs, cache, swd_ref, cfg, b)
             for b in tqdm(range(FLOOR_RESAMPLES), desc=f"validate {dataset} floor")
         ]
-        clean = score(images, refs, cache, reference_images, cfg, params.seed)
+        clean = score(images, refs, cache, swd_ref, cfg, params.seed)
         for b, values in enumerate(floor):
             rows += [{"set": dataset, "metric": k, "battery": "floor", "disturbance": "floor", "level": 0.0,
                       "seed": b, "value": v} for k, v in values.items()]  # fmt: skip
@@ -228,11 +233,11 @@ def main(params: Params) -> None:
                         values = clean
                     elif kind == "disturbance":
                         x = disturb(name, images, level, seed, labels=labels[dataset], other=other)
-                        values = score(x, refs, cache, reference_images, cfg, params.seed)
+                        values = score(x, refs, cache, swd_ref, cfg, params.seed)
                     else:
                         pick = np.random.default_rng([params.seed, seed, li]).random(len(images)) < level
                         x = np.where(pick[:, None, None, None], twins[name], images)
-                        values = score(x, refs, cache, reference_images, cfg, params.seed)
+                        values = score(x, refs, cache, swd_ref, cfg, params.seed)
                     for key, v in values.items():
                         rows.append({"set": dataset, "metric": key, "battery": kind, "disturbance": name,
                                      "level": level, "seed": seed, "value": v})  # fmt: skip

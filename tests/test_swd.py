@@ -10,9 +10,11 @@ import pytest
 import scipy.ndimage
 import scipy.stats
 
+import bench.swd
 from bench.swd import (
     BINOMIAL,
     SWD_AVG,
+    SwdAgainst,
     collapse_pyramid,
     laplacian_pyramid,
     patch_positions,
@@ -176,6 +178,42 @@ def test_unequal_sizes_and_large_images() -> None:
     assert len(out) == 6 and all(np.isfinite(v) and v > 0 for v in out.values())
 
 
+def swd_from_parts(a: np.ndarray, b: np.ndarray, seed: int) -> dict[str, float]:
+    """The documented recipe, from the public pieces: per level, descriptors of both sets, then sliced W1."""
+    da, db = (
+        pyramid_descriptors(x, levels=LEVELS, patch=PATCH, per_image=FAST["per_image"], seed=seed) for x in (a, b)
+    )
+    out = {}
+    for level, (la, lb) in enumerate(zip(da, db, strict=True)):
+        level_seed = int(np.random.SeedSequence([seed, 1, level]).generate_state(1)[0])  # module docstring: (seed, l)
+        dist = sliced_wasserstein(la.reshape(-1, la.shape[-1]), lb.reshape(-1, lb.shape[-1]),
+                                  directions=FAST["directions"], repeats=FAST["repeats"], seed=level_seed)  # fmt: skip
+        out[f"swd_l{level}"] = 1e3 * dist
+    return out | {SWD_AVG: float(np.mean(list(out.values())))}
+
+
+def test_many_sets_against_one_reference_give_the_recipe(sets) -> None:
+    """`SwdAgainst` (and `swd`, built on it) equal the recipe for every set and seed, also when seeds alternate."""
+    x, y = sets
+    against = SwdAgainst(y, **FAST)
+    for images, seed in [(x, 0), (add_noise(y, 20, seed=0), 0), (x[:150], 0), (x, 3), (x, 0), (y, 3)]:
+        assert against(images, seed) == swd_from_parts(images, y, seed)
+        assert swd(images, y, seed=seed, **FAST) == swd_from_parts(images, y, seed)
+    assert against(y, 3)[SWD_AVG] == 0.0
+
+
+def test_the_reference_side_is_computed_once_per_seed(sets, monkeypatch) -> None:
+    """The point of `SwdAgainst`: the reference's descriptors are built when the seed changes, not on every call."""
+    x, y = sets
+    built = []
+    real = bench.swd.pyramid_descriptors
+    monkeypatch.setattr(bench.swd, "pyramid_descriptors", lambda im, **kw: built.append(im is y) or real(im, **kw))
+    against = SwdAgainst(y, **FAST)
+    for seed in [0, 0, 0, 3, 3, 0]:
+        against(x, seed)
+    assert built == [False, True, False, False, False, True, False, False, True]  # set, then reference on a new seed
+
+
 # ---------------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +243,10 @@ def test_bad_arguments_raise() -> None:
         pyramid_descriptors(x, levels=3, patch=7, per_image=0, seed=0)
     with pytest.raises(ValueError, match="one image size"):
         swd(x, np.zeros((4, 64, 64, 3), np.uint8), seed=0, **FAST)
+    with pytest.raises(ValueError, match="one image size"):
+        SwdAgainst(np.zeros((4, 64, 64, 3), np.uint8), **FAST)(x, 0)
+    with pytest.raises(ValueError, match="directions"):
+        SwdAgainst(x, **{**FAST, "repeats": 0})
     with pytest.raises(ValueError, match=r"\(Na, D\)"):
         sliced_wasserstein(np.zeros((5, 3)), np.zeros((5, 4)), directions=2, repeats=1, seed=0)
     with pytest.raises(ValueError, match="directions"):

@@ -19,8 +19,9 @@ import torch
 import yaml
 
 from bench import data, embedded, layout, reference, train_judges, validate_metrics
-from bench.disturbances import DISTURBANCES
-from bench.metrics import FID, IS, KID, PRECISION, RECALL, SFID, labelled
+from bench.disturbances import DISTURBANCES, disturb
+from bench.metrics import FID, IS, KID, PRECISION, RECALL, SFID, labelled, pyramid_swd
+from bench.splits import open_split, uint8_array
 from bench.validate_metrics import (
     BOUNDS,
     DIVERSITY,
@@ -29,6 +30,7 @@ from bench.validate_metrics import (
     FLOOR_RESAMPLES,
     GROWS,
     QUALITY,
+    REFERENCE_SPLIT,
     SATURATED,
     SCORED,
     decide,
@@ -328,6 +330,25 @@ def test_every_disturbance_and_shift_appears_for_both_sets(stage):
         floor = {(r["metric"], int(r["seed"])) for r in mine if r["battery"] == "floor"}
         assert floor == {(m, b) for m in metrics for b in range(FLOOR_RESAMPLES)}, dataset
         assert {r["disturbance"] for r in mine if r["battery"] == "floor"} == {"floor"}
+
+
+@pytest.mark.slow
+def test_swd_values_are_the_plain_swd_against_the_reference(stage):
+    """The stage keeps the reference's SWD side across its battery; each value is still `pyramid_swd` of the set."""
+    params, rows, _ = stage
+    cfg = params.metrics.swd
+
+    def value(dataset: str, disturbance: str, level: float) -> float:
+        cell = (dataset, "swd[pyramid]", disturbance, level, "0")
+        return next(float(r["value"]) for r in rows if (r["set"], r["metric"], r["disturbance"], float(r["level"]),
+                                                        r["seed"]) == cell)  # fmt: skip
+
+    for dataset in params.data.sets:
+        images = uint8_array(open_split(params.paths, dataset, "eval"), params.metrics.validate.images)
+        reference_images = uint8_array(open_split(params.paths, dataset, REFERENCE_SPLIT), len(images))
+        noisy = disturb("gaussian_noise", images, 1.0, 0)
+        assert value(dataset, "gaussian_noise", 0.0) == pyramid_swd(images, reference_images, cfg, params.seed)
+        assert value(dataset, "gaussian_noise", 1.0) == pyramid_swd(noisy, reference_images, cfg, params.seed)
 
 
 def recompute(rows: list[dict], dataset: str, levels: list[float], ci: float) -> dict:
