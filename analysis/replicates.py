@@ -1,0 +1,162 @@
+"""The paper-claims check over training-seed replicates: several finished runs that differ only in `seed`, one verdict.
+
+Run: `python -m analysis.replicates RUN RUN [RUN ...]`, each RUN a checkout whose pipeline has finished
+(`make repro`; a second seed: a clone with `seed: 1` in params.yaml, or `dvc exp run -S seed=1` and
+`dvc exp apply` into its own checkout). Reads each run's `params.yaml` and its `paper_check.json`
+(`bench.layout.paper_check`), and writes the first run's `results/replicates.{md,json}`, beside its paper_check report.
+
+Why: a run's intervals resample its eval images, so they carry the evaluation's chance (images, judge members)
+but not the training's: every autoencoder, DiT and feature network of a run comes from one seed. Two seeds of the
+default run have put a difference's whole interval on opposite sides of zero (stop 23: SD-VAE's rho against the
+VAE's, -0.13 [-0.27, -0.04] with seed 0, +0.16 [0.05, 0.24] with seed 1). So a claim holds over replicates only if
+it holds in every one, fails only if it fails in every one, and is otherwise inconclusive ("replicates disagree"
+when one says holds and another fails); it is not measurable when it is in any replicate (the same params make
+the same metrics fail validation, so this only differs between replicates when validation itself moved).
+
+A replicate costs a whole run (training is most of the default run's time), which is why the default is one seed
+and this check is a separate command rather than a stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import layout
+from bench.config import load_params
+from bench.log import get_logger, setup_logging
+from bench.outputs import atomic_path, write_json
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
+
+log = get_logger(__name__)
+VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
+DISAGREE = "replicates disagree"
+
+
+def combined_verdict(verdicts: Sequence[str]) -> str:
+    """One claim's verdict over replicates (module docstring). verdicts: one per replicate, each of VERDICTS."""
+    unknown = set(verdicts) - set(VERDICTS)
+    if not verdicts or unknown:
+        raise ValueError(f"expected one verdict per replicate among {VERDICTS}, got {list(verdicts)}")
+    if NOT_MEASURABLE in verdicts:
+        return NOT_MEASURABLE
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    return INCONCLUSIVE
+
+
+def read_replicate(run: Path) -> tuple[int, dict]:
+    """(seed, paper_check.json) of one finished run, with errors that say what to do."""
+    params = load_params(run / "params.yaml")
+    path = run / layout.paper_check(params.paths, "json")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: finish the run first (`make repro` in {run})")
+    return params.seed, json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_same_study(runs: Sequence[Path]) -> None:
+    """Replicates differ only in `seed` (and where they keep their files): anything else measures another thing."""
+
+    def study(run: Path):
+        return dataclasses.replace(load_params(run / "params.yaml"), seed=0, paths=None)
+
+    first = study(runs[0])
+    for run in runs[1:]:
+        other = study(run)
+        if other != first:
+            a, b = dataclasses.asdict(first), dataclasses.asdict(other)
+            keys = [k for k in a if a[k] != b[k]]
+            raise ValueError(
+                f"{run} differs from {runs[0]} in params {keys}, not only in seed: replicates must share every "
+                "other param (copy params.yaml and change `seed` only)"
+            )
+
+
+def combine(replicates: Sequence[tuple[int, dict]]) -> list[dict]:
+    """Per claim: its verdict in each replicate, the combined verdict and, where they differ, the deciding
+    differences of each replicate. replicates: (seed, paper_check.json) per run, in order."""
+    seeds = [s for s, _ in replicates]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"replicates need distinct seeds, got {seeds}: a repeated seed repeats the same run")
+    by_id = [{c["id"]: c for c in check["claims"]} for _, check in replicates]
+    ids = list(by_id[0])
+    if any(list(b) != ids for b in by_id[1:]):
+        raise ValueError("the runs checked different claims: run every replicate at the same commit")
+    out = []
+    for cid in ids:
+        claims = [b[cid] for b in by_id]
+        verdicts = [c["verdict"] for c in claims]
+        record = {"id": cid, "source": claims[0]["source"], "statement": claims[0]["statement"],
+                  "verdicts": dict(zip(map(str, seeds), verdicts, strict=True)), "verdict": combined_verdict(verdicts),
+                  "detail": DISAGREE if {HOLDS, FAILS} <= set(verdicts) else ""}  # fmt: skip
+        if len(set(verdicts)) > 1:
+            record["differences"] = {str(s): c["differences"] for s, c in zip(seeds, claims, strict=True)}
+        out.append(record)
+    return out
+
+
+def summary(records: Sequence[dict]) -> dict:
+    """How many claims got each combined verdict, the total, and how many replicates disagree on."""
+    counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
+    return counts | {"total": len(records), "disagree": sum(r["detail"] == DISAGREE for r in records)}
+
+
+def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]]) -> str:
+    s = summary(records)
+    seeds = [str(seed) for seed, _ in replicates]
+    tallies = "; ".join(
+        f"seed {seed}: " + ", ".join(f"{check['summary'][v]} {v}" for v in VERDICTS) for seed, check in replicates
+    )
+    lines = [
+        f"# The paper's claims over {len(seeds)} training-seed replicates",
+        "",
+        f"**{s[HOLDS]} of {s['total']} claims hold in every replicate** ({s[INCONCLUSIVE]} inconclusive, of which "
+        f"{s['disagree']} because one replicate says holds and another fails; {s[FAILS]} fail in every replicate; "
+        f"{s[NOT_MEASURABLE]} not measurable). Per replicate: {tallies}.",
+        "",
+        "A claim holds (fails) only if it holds (fails) with every seed; else it is inconclusive. Each replicate's "
+        "intervals resample its eval images; the seeds add what they cannot see, the training's chance.",
+        "",
+        f"| claim | source | checked | {' | '.join(f'seed {s}' for s in seeds)} | over replicates |",
+        f"|:--|:--|:--|{':--|' * len(seeds)}:--|",
+        *(
+            f"| {r['id']} | {r['source']} | {r['statement']} | {' | '.join(r['verdicts'][s] for s in seeds)} | "
+            f"{r['verdict']}{' (' + r['detail'] + ')' if r['detail'] else ''} |"
+            for r in records
+        ),
+    ]
+    for r in (r for r in records if "differences" in r):
+        lines += ["", f"## {r['id']}: {', '.join(f'seed {s} {v}' for s, v in r['verdicts'].items())}", ""]
+        for seed, diffs in r["differences"].items():
+            shown = ", ".join(f"`{k}` = {d['diff']:.4g} [{d['low']:.4g}, {d['high']:.4g}]" for k, d in diffs.items())
+            lines.append(f"- seed {seed}: {shown or 'no differences'}")
+    return "\n".join(lines) + "\n"
+
+
+def output(run: Path, paths, suffix: str) -> Path:
+    """`replicates.{suffix}` beside the run's paper_check report (not a stage output: no stage reads it)."""
+    return run / layout.paper_check(paths, suffix).with_name(f"replicates.{suffix}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, help="finished runs (checkouts) that differ only in `seed`")
+    args = p.parse_args(argv)
+    setup_logging()
+    if len(args.runs) < 2:
+        raise SystemExit("give at least two runs: one run's seed is already what its own paper_check.md reports")
+    check_same_study(args.runs)
+    replicates = [read_replicate(run) for run in args.runs]
+    records = combine(replicates)
+    paths = load_params(args.runs[0] / "params.yaml").paths
+    write_json(output(args.runs[0], paths, "json"), {"summary": summary(records), "claims": records})
+    with atomic_path(output(args.runs[0], paths, "md")) as tmp:
+        tmp.write_text(to_markdown(records, replicates), encoding="utf-8")
+    log.info("replicates %s: %s", [s for s, _ in replicates], summary(records))
+
+
+if __name__ == "__main__":
+    main()
