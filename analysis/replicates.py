@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
 log = get_logger(__name__)
 VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
 DISAGREE = "replicates disagree"
+TABLES = {"recon": "Table 1", "gen": "Table 3"}  # the intervals.json sections `seed_spread` reads
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
@@ -48,13 +51,49 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
     return INCONCLUSIVE
 
 
-def read_replicate(run: Path) -> tuple[int, dict]:
-    """(seed, paper_check.json) of one finished run, with errors that say what to do."""
+def read_replicate(run: Path) -> tuple[int, dict, dict]:
+    """(seed, paper_check.json, intervals.json) of one finished run, with errors that say what to do."""
     params = load_params(run / "params.yaml")
-    path = run / layout.paper_check(params.paths, "json")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: finish the run first (`make repro` in {run})")
-    return params.seed, json.loads(path.read_text(encoding="utf-8"))
+    read = []
+    for path in (run / layout.paper_check(params.paths, "json"), run / layout.intervals(params.paths)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: finish the run first (`make repro` in {run})")
+        read.append(json.loads(path.read_text(encoding="utf-8")))
+    return params.seed, *read
+
+
+def seed_spread(intervals: Sequence[dict]) -> list[dict]:
+    """How far the replicates' paired differences lie apart, in units of their own image-bootstrap intervals.
+
+    Per (section, set, metric) of Tables 1 and 3 (`recon`, `gen` of intervals.json) and every item pair present in
+    every replicate: the sd over seeds of the difference a - b, divided by the root mean square of the replicates'
+    standard errors (CI half-width / z of the level). When the intervals already carry the training's chance this is
+    a sample sd over a true se (median about 0.67 with two seeds, tending to 1 with more); far above 1 when the seed
+    moves the difference more than resampling images can.
+
+    Args: intervals: each replicate's intervals.json (2 or more). Returns: one row per (section, set, metric):
+        {"section", "set", "metric", "pairs", "ratio" (median over pairs), "flips" (pairs whose intervals exclude 0
+        on opposite sides in two replicates)}.
+    """
+    z = statistics.NormalDist().inv_cdf(0.5 + intervals[0]["level"] / 2)
+    rows = []
+    for section in ("recon", "gen"):
+        for dataset, metrics in intervals[0][section].items():
+            for metric, entry in metrics.items():
+                ratios, flips = [], 0
+                for key in entry["pairs"]:
+                    found = [i[section].get(dataset, {}).get(metric, {}).get("pairs", {}).get(key) for i in intervals]
+                    if any(f is None for f in found):
+                        continue
+                    diffs = [f["diff"] for f in found]
+                    se = math.sqrt(statistics.fmean(((f["high"] - f["low"]) / (2 * z)) ** 2 for f in found))
+                    if se > 0 and all(map(math.isfinite, [*diffs, se])):
+                        ratios.append(statistics.stdev(diffs) / se)
+                    flips += any(f["low"] > 0 for f in found) and any(f["high"] < 0 for f in found)
+                if ratios:
+                    rows.append({"section": section, "set": dataset, "metric": metric, "pairs": len(ratios),
+                                 "ratio": statistics.median(ratios), "flips": flips})  # fmt: skip
+    return rows
 
 
 def check_same_study(runs: Sequence[Path]) -> None:
@@ -104,7 +143,7 @@ def summary(records: Sequence[dict]) -> dict:
     return counts | {"total": len(records), "disagree": sum(r["detail"] == DISAGREE for r in records)}
 
 
-def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]]) -> str:
+def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]], spread: Sequence[dict]) -> str:
     s = summary(records)
     seeds = [str(seed) for seed, _ in replicates]
     tallies = "; ".join(
@@ -133,6 +172,22 @@ def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]])
         for seed, diffs in r["differences"].items():
             shown = ", ".join(f"`{k}` = {d['diff']:.4g} [{d['low']:.4g}, {d['high']:.4g}]" for k, d in diffs.items())
             lines.append(f"- seed {seed}: {shown or 'no differences'}")
+    lines += [
+        "",
+        "## How far the seeds move the differences, in units of their intervals",
+        "",
+        "Per metric: the median over item pairs of (sd over seeds of the paired difference) / (its image-bootstrap "
+        "standard error, CI half-width / z). At most about 1 when the intervals already carry the training's "
+        "chance (with two seeds the median is then about 0.67); far above 1 when they do not. Flips: pairs whose "
+        "intervals exclude 0 on opposite sides.",
+        "",
+        "| table | set | metric | pairs | seed sd / bootstrap se | flips |",
+        "|:--|:--|:--|--:|--:|--:|",
+        *(
+            f"| {TABLES[r['section']]} | {r['set']} | {r['metric']} | {r['pairs']} | {r['ratio']:.2f} | {r['flips']} |"
+            for r in spread
+        ),  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -149,12 +204,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if len(args.runs) < 2:
         raise SystemExit("give at least two runs: one run's seed is already what its own paper_check.md reports")
     check_same_study(args.runs)
-    replicates = [read_replicate(run) for run in args.runs]
-    records = combine(replicates)
+    read = [read_replicate(run) for run in args.runs]
+    replicates = [(seed, check) for seed, check, _ in read]
+    records, spread = combine(replicates), seed_spread([i for _, _, i in read])
     paths = load_params(args.runs[0] / "params.yaml").paths
-    write_json(output(args.runs[0], paths, "json"), {"summary": summary(records), "claims": records})
+    out = {"summary": summary(records), "claims": records, "seed_spread": spread}
+    write_json(output(args.runs[0], paths, "json"), out)
     with atomic_path(output(args.runs[0], paths, "md")) as tmp:
-        tmp.write_text(to_markdown(records, replicates), encoding="utf-8")
+        tmp.write_text(to_markdown(records, replicates, spread), encoding="utf-8")
     log.info("replicates %s: %s", [s for s, _ in replicates], summary(records))
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from analysis import replicates
-from analysis.replicates import DISAGREE, combine, combined_verdict, summary
+from analysis.replicates import DISAGREE, combine, combined_verdict, seed_spread, summary
 from bench import layout
 from bench.config import parse_params
 from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
@@ -74,15 +74,36 @@ def test_combine_refuses_repeated_seeds_and_different_claim_lists() -> None:
         combine([(0, check({"c1": HOLDS})), (1, check({"c2": HOLDS}))])
 
 
+def intervals(diffs: dict[str, tuple[float, float]], level: float = 0.95) -> dict:
+    """An intervals.json with Table 1's psnr on `shapes`: pair key -> (diff, CI half-width)."""
+    pairs = {k: {"diff": d, "low": d - h, "high": d + h} for k, (d, h) in diffs.items()}
+    return {"level": level, "recon": {"shapes": {"psnr": {"values": {}, "pairs": pairs}}}, "gen": {}}
+
+
+def test_seed_spread_measures_the_seeds_against_the_intervals() -> None:
+    z = 1.959963984540054  # 95 %
+    a = intervals({"ae|dae": (1.0, z), "ae|vae": (0.5, 0.2), "dae|vae": (2.0, 0.0)})
+    b = intervals({"ae|dae": (3.0, z), "ae|vae": (-0.5, 0.2), "dae|vae": (2.0, 0.0)})
+    (row,) = seed_spread([a, b])
+    # ae|dae: sd(1, 3) = sqrt(2) over se 1; ae|vae: sd(0.5, -0.5) = sqrt(0.5) over se 0.2/z; dae|vae: se 0, skipped
+    ratios = [2**0.5, 0.5**0.5 / (0.2 / z)]
+    assert row == {"section": "recon", "set": "shapes", "metric": "psnr", "pairs": 2,
+                   "ratio": pytest.approx(sum(ratios) / 2), "flips": 1}  # fmt: skip
+    assert seed_spread([a, a])[0]["ratio"] == 0.0
+
+
 def make_run(root: Path, seed: int, verdicts: dict[str, str] | None, **overrides) -> Path:
-    """A finished-run checkout: params.yaml (tiny preset, `seed`) and, unless None, its paper_check.json."""
+    """A finished-run checkout: params.yaml (tiny preset, `seed`) and, unless None, its paper_check.json and
+    intervals.json."""
     root.mkdir(parents=True)
     raw = tiny_raw(root, seed=seed, **overrides)
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     if verdicts is not None:
-        path = layout.paper_check(parse_params(raw).paths, "json")
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps(check(verdicts)))
+        paths = parse_params(raw).paths
+        for path, content in ((layout.paper_check(paths, "json"), check(verdicts)),
+                              (layout.intervals(paths), intervals({"ae|dae": (float(seed), 0.1)}))):  # fmt: skip
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(content))
     return root
 
 
@@ -95,6 +116,9 @@ def test_command_writes_the_report_beside_the_first_runs_paper_check(tmp_path) -
     md = (results / "replicates.md").read_text()
     assert "| c2 | Table 1 | c2 checked | holds | fails | holds | inconclusive (replicates disagree) |" in md
     assert "## c2: seed 0 holds, seed 1 fails, seed 2 holds" in md
+    assert out["seed_spread"] == [{"section": "recon", "set": "shapes", "metric": "psnr", "pairs": 1,
+                                   "ratio": pytest.approx(1.0 / (0.1 / 1.959963984540054)), "flips": 0}]  # fmt: skip
+    assert "| Table 1 | shapes | psnr | 1 | 19.60 | 0 |" in md
 
 
 def test_command_refuses_runs_that_are_not_replicates(tmp_path) -> None:
