@@ -148,7 +148,10 @@ class RunEvidence:
         i = self.intervals
         return (
             f"Intervals are two-sided {i['level']:.0%}: paired bootstrap over the eval images ({i['n_resamples']} "
-            f"resamples); those of judge metrics also carry the spread of the {i['members']} judge-ensemble members."
+            f"resamples); those of judge metrics also carry the spread of the {i['members']} judge-ensemble members. "
+            "They do not carry the training's chance (every network of this run comes from one seed), which can be "
+            "larger (README, 'Training seeds'): a verdict that must survive another seed needs replicates, "
+            "combined by `python -m analysis.replicates RUN RUN ...`."
         )
 
     def dataset(self, where: str) -> str:
