@@ -7,8 +7,8 @@ Run: `python -m analysis.replicates RUN RUN [RUN ...]`, each RUN a checkout whos
 
 Why: a run's intervals resample its eval images, so they carry the evaluation's chance (images, judge members)
 but not the training's: every autoencoder, DiT and feature network of a run comes from one seed. Two seeds of the
-default run have put a difference's whole interval on opposite sides of zero (stop 23: SD-VAE's rho against the
-VAE's, -0.13 [-0.27, -0.04] with seed 0, +0.16 [0.05, 0.24] with seed 1). So a claim holds over replicates only if
+default run have put a paired difference's whole interval on opposite sides of zero (README, "Training seeds";
+`docs/results/replicates.md`). So a claim holds over replicates only if
 it holds in every one, fails only if it fails in every one, and is otherwise inconclusive ("replicates disagree"
 when one says holds and another fails); it is not measurable when it is in any replicate (the same params make
 the same metrics fail validation, so this only differs between replicates when validation itself moved).
@@ -25,6 +25,7 @@ import json
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import layout
@@ -51,15 +52,28 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
     return INCONCLUSIVE
 
 
-def read_replicate(run: Path) -> tuple[int, dict, dict]:
-    """(seed, paper_check.json, intervals.json) of one finished run, with errors that say what to do."""
+@dataclass(frozen=True)
+class Replicate:
+    """One finished run: its seed, where it is, the commit its intervals were computed at, and its two reports."""
+
+    seed: int
+    run: Path
+    commit: str  # the intervals stage's record; "unknown" where the run has none
+    check: dict  # paper_check.json
+    intervals: dict  # intervals.json
+
+
+def read_replicate(run: Path) -> Replicate:
+    """One finished run's reports, with errors that say what to do."""
     params = load_params(run / "params.yaml")
     read = []
     for path in (run / layout.paper_check(params.paths, "json"), run / layout.intervals(params.paths)):
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: finish the run first (`make repro` in {run})")
         read.append(json.loads(path.read_text(encoding="utf-8")))
-    return params.seed, *read
+    record = run / layout.record_dir(params.paths, "intervals") / "meta.json"
+    commit = json.loads(record.read_text(encoding="utf-8")).get("git_sha", "unknown") if record.is_file() else "unknown"
+    return Replicate(params.seed, run, commit, *read)
 
 
 def seed_spread(intervals: Sequence[dict]) -> list[dict]:
@@ -143,18 +157,21 @@ def summary(records: Sequence[dict]) -> dict:
     return counts | {"total": len(records), "disagree": sum(r["detail"] == DISAGREE for r in records)}
 
 
-def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]], spread: Sequence[dict]) -> str:
+def to_markdown(records: Sequence[dict], replicates: Sequence[Replicate], spread: Sequence[dict]) -> str:
+    """The report. records: `combine`'s; replicates: the runs, in order; spread: `seed_spread`'s. Returns Markdown."""
     s = summary(records)
-    seeds = [str(seed) for seed, _ in replicates]
-    tallies = "; ".join(
-        f"seed {seed}: " + ", ".join(f"{check['summary'][v]} {v}" for v in VERDICTS) for seed, check in replicates
-    )
+    seeds = [str(r.seed) for r in replicates]
+    tallies = "; ".join(f"seed {r.seed}: " + ", ".join(f"{r.check['summary'][v]} {v}" for v in VERDICTS)
+                        for r in replicates)  # fmt: skip
+    sources = ", ".join(f"seed {r.seed} `{r.run}` (commit {r.commit[:7]})" for r in replicates)
     lines = [
         f"# The paper's claims over {len(seeds)} training-seed replicates",
         "",
         f"**{s[HOLDS]} of {s['total']} claims hold in every replicate** ({s[INCONCLUSIVE]} inconclusive, of which "
         f"{s['disagree']} because one replicate says holds and another fails; {s[FAILS]} fail in every replicate; "
         f"{s[NOT_MEASURABLE]} not measurable). Per replicate: {tallies}.",
+        "",
+        f"Runs: {sources}.",
         "",
         "A claim holds (fails) only if it holds (fails) with every seed; else it is inconclusive. Each replicate's "
         "intervals resample its eval images; the seeds add what they cannot see, the training's chance.",
@@ -192,7 +209,8 @@ def to_markdown(records: Sequence[dict], replicates: Sequence[tuple[int, dict]],
 
 
 def output(run: Path, paths, suffix: str) -> Path:
-    """`replicates.{suffix}` beside the run's paper_check report (not a stage output: no stage reads it)."""
+    """Where the report goes: `run`'s `replicates.{suffix}`, beside its paper_check report (not a stage output: no
+    stage reads it). paths: that run's `params.paths`."""
     return run / layout.paper_check(paths, suffix).with_name(f"replicates.{suffix}")
 
 
@@ -202,17 +220,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     setup_logging()
     if len(args.runs) < 2:
-        raise SystemExit("give at least two runs: one run's seed is already what its own paper_check.md reports")
+        raise ValueError("give at least two runs: one run's seed is already what its own paper_check.md reports")
     check_same_study(args.runs)
-    read = [read_replicate(run) for run in args.runs]
-    replicates = [(seed, check) for seed, check, _ in read]
-    records, spread = combine(replicates), seed_spread([i for _, _, i in read])
+    replicates = [read_replicate(run) for run in args.runs]
+    records = combine([(r.seed, r.check) for r in replicates])
+    spread = seed_spread([r.intervals for r in replicates])
     paths = load_params(args.runs[0] / "params.yaml").paths
     out = {"summary": summary(records), "claims": records, "seed_spread": spread}
     write_json(output(args.runs[0], paths, "json"), out)
     with atomic_path(output(args.runs[0], paths, "md")) as tmp:
         tmp.write_text(to_markdown(records, replicates, spread), encoding="utf-8")
-    log.info("replicates %s: %s", [s for s, _ in replicates], summary(records))
+    log.info("replicates %s: %s", [r.seed for r in replicates], summary(records))
 
 
 if __name__ == "__main__":

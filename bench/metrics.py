@@ -34,7 +34,7 @@ from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, i
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 
 from bench.images import to_uint8_image
-from bench.swd import SWD_AVG, SwdAgainst
+from bench.swd import SWD_AVG, SwdAgainst, swd
 
 # Reconstruction metric names (keys of metrics.json).
 L1, MSE, PSNR, SSIM = "l1[0-1]", "mse[0-1]", "psnr", "ssim"
@@ -346,15 +346,10 @@ def ensemble_means(values: dict[str, float], label: str = "judge") -> tuple[dict
 SWD_KEY = "swd[pyramid]"  # Laplacian-pyramid SWD x 1e3 (no trained network: the label names the method, not a net)
 
 
-def pyramid_swd_against(reference: np.ndarray, cfg) -> Callable[[np.ndarray, int], float]:
-    """`swd[pyramid]` of many image sets against one reference: `score(images, seed)`, the reference's side kept.
-
-    Args: reference (Nb, H, W, 3) uint8; cfg: `params.metrics.swd`. Returns: images (Na, H, W, 3) uint8, seed ->
-    the same value as `pyramid_swd(images, reference, cfg, seed)` (`bench.swd.SwdAgainst`).
-    """
-    against = SwdAgainst(reference, levels=cfg.levels, patch=cfg.patch, per_image=cfg.per_image,
-                         directions=cfg.directions, repeats=cfg.repeats)  # fmt: skip
-    return lambda images, seed: against(images, seed)[SWD_AVG]
+def _swd_settings(cfg) -> dict[str, int]:
+    """`params.metrics.swd` as `bench.swd`'s keyword arguments."""
+    return {"levels": cfg.levels, "patch": cfg.patch, "per_image": cfg.per_image, "directions": cfg.directions,
+            "repeats": cfg.repeats}  # fmt: skip
 
 
 def pyramid_swd(a: np.ndarray, b: np.ndarray, cfg, seed: int) -> float:
@@ -363,7 +358,17 @@ def pyramid_swd(a: np.ndarray, b: np.ndarray, cfg, seed: int) -> float:
     Args: a (Na, H, W, 3), b (Nb, H, W, 3) uint8 image sets; cfg: `params.metrics.swd` (levels, patch, per_image,
     directions, repeats); seed: patch positions and projections. Returns: >= 0, 0 for a set against itself.
     """
-    return pyramid_swd_against(b, cfg)(a, seed)
+    return swd(a, b, seed=seed, **_swd_settings(cfg))[SWD_AVG]
+
+
+def pyramid_swd_against(reference: np.ndarray, cfg) -> Callable[[np.ndarray, int], float]:
+    """`swd[pyramid]` of many image sets against one reference: `score(images, seed)`, the reference's side kept.
+
+    Args: reference (Nb, H, W, 3) uint8; cfg: `params.metrics.swd`. Returns: images (Na, H, W, 3) uint8, seed ->
+    the same value as `pyramid_swd(images, reference, cfg, seed)` (`bench.swd.SwdAgainst`; mind its memory).
+    """
+    against = SwdAgainst(reference, **_swd_settings(cfg))
+    return lambda images, seed: against(images, seed)[SWD_AVG]
 
 
 def compute_reconstruction_fd(ref: Reference, recon: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -3,8 +3,9 @@ against once per seed (`bench.metrics.pyramid_swd_against`, what `validate_metri
 
 `validate_metrics` scores about 230 disturbed sets per dataset against one fixed reference set, all with one seed;
 each `pyramid_swd` call built the reference's pyramid, descriptors and sorted projections again. The baseline here
-is that call (`pyramid_swd`, which builds a fresh reference side every time, the same work as the code before
-`SwdAgainst`); the candidate keeps one `pyramid_swd_against` scorer. Both score the same sets, checked equal.
+is that call (`pyramid_swd`, the one-shot path through `bench.swd.swd`, which streams both sides on every call as
+before); the candidate keeps one `pyramid_swd_against` scorer (`bench.swd.SwdAgainst`). Both score the same sets
+and must give identical values.
 
 Sets: the first `--images` images of a finished run's `eval` split of each dataset against as many of its train
 split (`--run DIR`, a checkout whose `data` stage has run; default: here), disturbed by Gaussian noise at a few
@@ -47,6 +48,8 @@ def timed(fn) -> tuple[float, float]:
 
 def main() -> None:
     args = parse_args()
+    if args.sets < 2:
+        raise SystemExit("--sets must be >= 2: the first kept call builds the reference side and is timed apart")
     os.chdir(args.run)  # params.yaml's relative paths name the run's data
     params = load_params()
     cfg = params.metrics.swd

@@ -92,18 +92,20 @@ def test_seed_spread_measures_the_seeds_against_the_intervals() -> None:
     assert seed_spread([a, a])[0]["ratio"] == 0.0
 
 
-def make_run(root: Path, seed: int, verdicts: dict[str, str] | None, **overrides) -> Path:
-    """A finished-run checkout: params.yaml (tiny preset, `seed`) and, unless None, its paper_check.json and
-    intervals.json."""
+def make_run(root: Path, seed: int, verdicts: dict[str, str] | None, relative: bool = False, **overrides) -> Path:
+    """A finished-run checkout: params.yaml (tiny preset, `seed`; its paths relative to the checkout, as the real
+    params.yaml has them, with `relative`) and, unless None, its paper_check.json and intervals.json."""
     root.mkdir(parents=True)
     raw = tiny_raw(root, seed=seed, **overrides)
+    if relative:
+        raw["paths"] = {k: str(Path(v).relative_to(root)) for k, v in raw["paths"].items()}
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     if verdicts is not None:
         paths = parse_params(raw).paths
         for path, content in ((layout.paper_check(paths, "json"), check(verdicts)),
                               (layout.intervals(paths), intervals({"ae|dae": (float(seed), 0.1)}))):  # fmt: skip
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(content))
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(json.dumps(content))
     return root
 
 
@@ -129,5 +131,17 @@ def test_command_refuses_runs_that_are_not_replicates(tmp_path) -> None:
     unfinished = make_run(tmp_path / "c", 2, None)
     with pytest.raises(FileNotFoundError, match="finish the run first"):
         replicates.main([str(a), str(unfinished)])
-    with pytest.raises(SystemExit, match="at least two runs"):
+    with pytest.raises(ValueError, match="at least two runs"):
         replicates.main([str(a)])
+
+
+def test_runs_are_read_where_they_are_whatever_the_working_directory(tmp_path, monkeypatch) -> None:
+    """Real params.yaml files name `results/` and `runs/` relative to their checkout."""
+    runs = [make_run(tmp_path / f"s{s}", s, {"c1": [HOLDS, FAILS][s]}, relative=True) for s in range(2)]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    replicates.main([str(r) for r in runs])
+    out = json.loads((runs[0] / "results" / "replicates.json").read_text())
+    assert out["claims"][0]["verdicts"] == {"0": HOLDS, "1": FAILS}
+    assert not list(elsewhere.iterdir())

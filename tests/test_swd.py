@@ -200,6 +200,8 @@ def test_many_sets_against_one_reference_give_the_recipe(sets) -> None:
         assert against(images, seed) == swd_from_parts(images, y, seed)
         assert swd(images, y, seed=seed, **FAST) == swd_from_parts(images, y, seed)
     assert against(y, 3)[SWD_AVG] == 0.0
+    odd = {**FAST, "directions": 3, "repeats": 3}  # 9 directions: x 1e3 / 9 rounds differently from / 9 x 1e3
+    assert SwdAgainst(y, **odd)(x, 0) == swd(x, y, seed=0, **odd)
 
 
 def test_the_reference_side_is_computed_once_per_seed(sets, monkeypatch) -> None:
@@ -207,8 +209,11 @@ def test_the_reference_side_is_computed_once_per_seed(sets, monkeypatch) -> None
     x, y = sets
     built = []
     real = bench.swd.pyramid_descriptors
-    monkeypatch.setattr(bench.swd, "pyramid_descriptors", lambda im, **kw: built.append(im is y) or real(im, **kw))
     against = SwdAgainst(y, **FAST)
+    assert against.reference is not y and not against.reference.flags.writeable  # a frozen copy of the caller's
+    monkeypatch.setattr(
+        bench.swd, "pyramid_descriptors", lambda im, **kw: built.append(im is against.reference) or real(im, **kw)
+    )
     for seed in [0, 0, 0, 3, 3, 0]:
         against(x, seed)
     assert built == [False, True, False, False, False, True, False, False, True]  # set, then reference on a new seed
