@@ -31,10 +31,9 @@ from bench import layout
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
 from bench.outputs import atomic_path, write_json
-from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, verdict_counts
 
 log = get_logger(__name__)
-VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
 VALIDATION_TABLE = "results/tables/metric_validation.md"
 
 
@@ -316,7 +315,7 @@ def check_claims(evidence, claims: Sequence[Claim]) -> list[dict]:
 
 def summary(records: Sequence[dict]) -> dict:
     """How many claims got each verdict (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE), and the total."""
-    return {v: sum(r["verdict"] == v for r in records) for v in VERDICTS} | {"total": len(records)}
+    return verdict_counts(records)
 
 
 def _difference(key: str, d: dict) -> str:

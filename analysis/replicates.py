@@ -32,10 +32,9 @@ from bench import layout
 from bench.config import load_params
 from bench.log import get_logger, setup_logging
 from bench.outputs import atomic_path, write_json
-from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, VERDICTS, verdict_counts
 
 log = get_logger(__name__)
-VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)
 DISAGREE = "replicates disagree"
 TABLES = {"recon": "Table 1", "gen": "Table 3"}  # the intervals.json sections `seed_spread` reads
 
@@ -153,8 +152,7 @@ def combine(replicates: Sequence[tuple[int, dict]]) -> list[dict]:
 
 def summary(records: Sequence[dict]) -> dict:
     """How many claims got each combined verdict, the total, and how many replicates disagree on."""
-    counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
-    return counts | {"total": len(records), "disagree": sum(r["detail"] == DISAGREE for r in records)}
+    return verdict_counts(records) | {"disagree": sum(r["detail"] == DISAGREE for r in records)}
 
 
 def to_markdown(records: Sequence[dict], replicates: Sequence[Replicate], spread: Sequence[dict]) -> str:

@@ -19,7 +19,7 @@ Run the tests: `python -m pytest tests/test_uncertainty.py -q`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Protocol
@@ -30,6 +30,7 @@ import scipy.stats
 from threadpoolctl import threadpool_limits
 
 HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE = "holds", "inconclusive", "fails", "not measurable"  # claim verdicts
+VERDICTS = (HOLDS, INCONCLUSIVE, FAILS, NOT_MEASURABLE)  # in the order tallies print them
 POSITIVE, NEGATIVE = "positive", "negative"  # claimed sign of a deciding difference
 METHODS = ("percentile", "basic", "BCa")  # scipy.stats.bootstrap's interval methods
 FD_METHOD = "percentile"  # default for Frechet statistics: BCa's jackknife would cost n more FD evaluations
@@ -380,3 +381,8 @@ def verdict_for(interval: Bounds, direction: str, measurable: bool) -> str:
     if not measurable:
         return NOT_MEASURABLE
     return verdict(interval.low, interval.high, direction=direction)
+
+
+def verdict_counts(records: Sequence[Mapping]) -> dict[str, int]:
+    """How many of `records` (each with a "verdict", one of VERDICTS) got each verdict, and "total"."""
+    return {v: sum(r["verdict"] == v for r in records) for v in VERDICTS} | {"total": len(records)}

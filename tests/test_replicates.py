@@ -15,7 +15,7 @@ from analysis import replicates
 from analysis.replicates import DISAGREE, combine, combined_verdict, seed_spread, summary
 from bench import layout
 from bench.config import parse_params
-from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE
+from bench.uncertainty import FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURABLE, verdict_counts
 from tests.conftest import tiny_raw
 
 DIFF = {"diff": -0.1, "low": -0.2, "high": -0.05, "rule": "paired"}
@@ -25,7 +25,7 @@ def check(verdicts: dict[str, str]) -> dict:
     """A paper_check.json with one claim per entry of `verdicts` (claim id -> verdict)."""
     claims = [{"id": cid, "source": "Table 1", "statement": f"{cid} checked", "verdict": v,
                "differences": {f"{cid} a - b": DIFF}} for cid, v in verdicts.items()]  # fmt: skip
-    return {"summary": {v: sum(c["verdict"] == v for c in claims) for v in replicates.VERDICTS}, "claims": claims}
+    return {"summary": verdict_counts(claims), "claims": claims}
 
 
 @pytest.mark.parametrize(
