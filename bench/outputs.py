@@ -113,6 +113,10 @@ class StageRecord:
             "torch": torch.__version__,
             "python": platform.python_version(),
             "host_cpu_count": os.cpu_count(),
+            # The CPU numbers depend on both: oneDNN and ATen pick kernels by instruction set and split their
+            # reductions by thread, so a different thread count or CPU gives (slightly) different weights.
+            "cpu_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "world_size": world_size,
             "wall_time_s": round(time.perf_counter() - self.start, 3),

@@ -37,6 +37,9 @@ def test_featnets_writes_only_the_perceptual_network(tiny):
     assert sorted(p.name for p in out.glob("*.pt")) == ["perceptual.pt"]
     meta = json.loads((layout.record_dir(tiny.paths, "featnets") / "meta.json").read_text())
     assert meta["plateau"]["perceptual"]["steps"] == tiny.featnets.train.steps
+    # what the CPU numbers depend on beside params: the thread count and the kernels' instruction set
+    assert meta["cpu_threads"] == torch.get_num_threads()
+    assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert load_perceptual(tiny.paths.weights, out / "perceptual.pt").name == "percep-own"
     with pytest.raises(ValueError, match="featnet role must be one of"):
         layout.featnet(tiny.paths, "judge")
