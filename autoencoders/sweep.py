@@ -1,14 +1,16 @@
-"""Regularisation sweeps on the val split: the VAE's KL weight and VMAE's L_reg weight (issue 12).
+"""Autoencoder sweeps on the val split: the VAE's KL weight and VMAE's L_reg weight (issue 12), and the training
+precision (bf16 autocast or fp32, against the chance a training seed makes).
 
-Run: `python -m autoencoders.sweep vae-kl` or `python -m autoencoders.sweep vmae-reg` [--steps N], from the
-repository root after `dvc repro featnets` (VMAE's perceptual loss needs `runs/featnets/perceptual.pt`).
+Run: `python -m autoencoders.sweep vae-kl`, `vmae-reg` or `precision` [--steps N], from the repository root after
+`dvc repro featnets` (VMAE's perceptual loss needs `runs/featnets/perceptual.pt`).
 
 Each point trains the real `train_ae` stage (`python -m autoencoders.train ITEM`, in a subprocess) in a scratch
-project under `runs/sweeps/<sweep>/<value>/` whose params.yaml is the repository's with one weight changed; the
-data and the perceptual network are the repository's own (symlinked). Points resume: a finished point is read
-back, not retrained. Every point is then measured on the VAL split of each training set (never eval: this is
-where the choice is made) and the sweep writes `docs/sweeps/<sweep>.{csv,md}`, committed, with the rule that
-picked the value. The rule is fixed before the numbers are seen (`Sweep.rule`).
+project (`bench.scratch`) under `runs/sweeps/<sweep>/<item>-<key>=<value>-steps<N>[-seed<s>]/` whose params.yaml is
+the repository's with one key changed (and, for a sweep over seeds, `seed`); the data and the perceptual network are
+the repository's own (symlinked). Points resume: a finished point is read back, not retrained. Every point is then
+measured on the VAL split of each training set (never eval: this is where the choice is made) and the sweep writes
+`docs/sweeps/<sweep>.{csv,md}`, committed, with the rule that picked the value. The rule is fixed before the numbers
+are seen (`Sweep.rule`).
 
 Measured per point and set (N val images, latent (C, h, w)):
 - psnr: mean PSNR of the clean reconstruction decode(mu) (bench.metrics.psnr);
@@ -18,18 +20,21 @@ Measured per point and set (N val images, latent (C, h, w)):
 - post_std: the posterior std averaged over images, positions and channels ("unit variance" reads 1);
 - mean_std: the per-channel std of the posterior means (`robustness.latent_std`), averaged over channels;
 - psnr_noisy: PSNR of decode(mu + NOISE_EPS * std_c * n), n ~ N(0, I), the Fig. 6 perturbation at one eps; the
-  drop from psnr is a cheap smoothness reading beside the pipeline's rFD growth.
+  drop from psnr is a cheap smoothness reading beside the pipeline's rFD growth;
+- train_s: the point's training wall time (its meta.json; all phases), for what a setting costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -39,6 +44,7 @@ from autoencoders.robustness import latent_std
 from bench import layout
 from bench.config import Params, load_params
 from bench.metrics import psnr
+from bench.scratch import markdown_table, scratch_params
 from bench.sharding import sample_noise
 from bench.splits import open_split
 
@@ -52,34 +58,48 @@ BATCH = 100
 
 @dataclass(frozen=True)
 class Sweep:
-    """One weight of one item, swept over `values`; `reference` items are trained once, unchanged, for comparison."""
+    """One params key, swept over `values` for each of `items`; `reference` items are trained unchanged (once per
+    seed)."""
 
-    item: str
-    section: str  # the variant's sub-config holding the weight (`vae`, `vmae`)
-    key: str
-    values: tuple[float, ...]
+    items: tuple[str, ...]
+    key: str  # dotted path into params.yaml, e.g. `autoencoders.variants.vae.vae.weight`
+    values: tuple[Any, ...]
     reference: tuple[str, ...]
     rule: str
+    seeds: tuple[int, ...] = ()  # training seeds of every point; () trains at params' `seed` only
+
+    @property
+    def label(self) -> str:
+        return self.key.rsplit(".", 1)[-1]
 
 
 SWEEPS = {
     "vae-kl": Sweep(
-        item="vae",
-        section="vae",
-        key="weight",
+        items=("vae",),
+        key="autoencoders.variants.vae.vae.weight",
         values=(1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
         reference=("ae",),
         rule="the weight whose val PSNR gap to the AE, averaged over the training sets, is closest to the paper's "
         "2.8 dB (Table 1, ImageNet: AE 27.6 vs VAE 24.8 dB), among weights that keep at least one active channel",
     ),
     "vmae-reg": Sweep(
-        item="vmae",
-        section="vmae",
-        key="reg_weight",
+        items=("vmae",),
+        key="autoencoders.variants.vmae.vmae.reg_weight",
         values=(1.333e-6, 1e-4, 1e-3, 1e-2, 1e-1),
         reference=(),
         rule="the smallest weight whose mean posterior std is within 10% of the target reg_std on every training "
         "set (the paper's unit-variance latent), else the largest tried",
+    ),
+    # The autoencoders' `train.precision` is shared by every item; the two fastest to train stand for the conv and
+    # the ViT families. Two seeds per point: the seed-to-seed PSNR gap is the chance against which bf16 is judged.
+    "precision": Sweep(
+        items=("ae", "vmae"),
+        key="autoencoders.train.precision",
+        values=("fp32", "bf16"),
+        reference=(),
+        rule="bf16 if, for every item and training set, its val PSNR minus fp32's (paired by seed, averaged over "
+        "the seeds) is smaller in size than fp32's own seed-to-seed PSNR difference, else fp32",
+        seeds=(0, 1),
     ),
 }
 
@@ -88,22 +108,8 @@ def point_dir(params: Params, sweep: str, label: str) -> Path:
     return layout.run_dir(params.paths, "sweeps", sweep, label)
 
 
-def scratch_params(raw: dict, project: Path, item: str, section: str | None, key: str | None, value) -> dict:
-    """The repository's params with one variant weight changed and the runs folder moved into `project`."""
-    out = yaml.safe_load(yaml.safe_dump(raw))
-    out["paths"] = {
-        "data": str(Path(raw["paths"]["data"]).resolve()),
-        "runs": str(project / "runs"),
-        "results": str(project / "results"),
-        "weights": str(Path(raw["paths"]["weights"]).resolve()),
-    }
-    if section is not None:
-        out["autoencoders"]["variants"][item][section][key] = value
-    return out
-
-
-def train_point(params: Params, raw: dict, project: Path, item: str, section, key, value) -> Path:
-    """Train `item` with one weight changed through the real train_ae stage; return its weights file."""
+def train_point(params: Params, raw: dict, project: Path, item: str, changes: dict[str, Any]) -> Path:
+    """Train `item` with `changes` made through the real train_ae stage; return its weights file."""
     weights = layout.autoencoder_weights(project / "runs", item)  # beside its params.json in the item's folder
     if weights.is_file():
         return weights  # a finished point: read back, not retrained
@@ -111,7 +117,7 @@ def train_point(params: Params, raw: dict, project: Path, item: str, section, ke
     featnets = project / "runs" / "featnets"
     if not featnets.exists():
         featnets.symlink_to(layout.run_dir(params.paths, "featnets").resolve(), target_is_directory=True)
-    (project / "params.yaml").write_text(yaml.safe_dump(scratch_params(raw, project, item, section, key, value)))
+    (project / "params.yaml").write_text(yaml.safe_dump(scratch_params(raw, project, changes)))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "autoencoders.train", item], cwd=project, env=env, check=True)
     return weights
@@ -156,10 +162,6 @@ def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str,
     return row
 
 
-def fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, budget: int) -> None:
     """`docs/sweeps/<name>.csv` (every reading) and `.md` (the table, the rule, the choice)."""
     DOCS.mkdir(parents=True, exist_ok=True)
@@ -169,27 +171,27 @@ def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, 
         writer.writeheader()
         writer.writerows(rows)
     lines = [
-        f"# Sweep `{name}`: `autoencoders.variants.{sweep.item}.{sweep.section}.{sweep.key}`",
+        f"# Sweep `{name}`: `{sweep.key}`" + (f", seeds {list(sweep.seeds)}" if sweep.seeds else ""),
         "",
         f"Val split, {steps} training steps per point (params budget: {budget}"
         + ("" if steps == budget else "; a shorter, provisional sweep: re-run at the budget before trusting it")
         + f"), `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
         "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-        *("| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows),
+        *markdown_table(rows),
         "",
         f"Rule (fixed before the run): {sweep.rule}.",
         "",
-        f"**Chosen: {sweep.key} = {chosen}.**",
+        f"**Chosen: {sweep.label} = {chosen}.**",
         "",
     ]
     (DOCS / f"{name}.md").write_text("\n".join(lines))
 
 
 def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
-    """Apply `sweep.rule` to the measured rows (one per point and set)."""
-    points = [r for r in rows if r["item"] == sweep.item]
+    """Apply `sweep.rule` to the measured rows (one per point, seed and set)."""
+    if name == "precision":
+        return choose_precision(rows)
+    points = [r for r in rows if r["item"] in sweep.items]
     by_value: dict[float, list[dict]] = {}
     for r in points:
         by_value.setdefault(r["value"], []).append(r)
@@ -198,9 +200,29 @@ def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
         gap = {v: sum(ref[r["set"]] - r["psnr"] for r in rs) / len(rs) for v, rs in by_value.items()}
         ok = [v for v, rs in by_value.items() if all(r["active"] >= 1 for r in rs)]
         return min(ok, key=lambda v: abs(gap[v] - 2.8)) if ok else None
-    target = params.autoencoders.variants[sweep.item].vmae.reg_std
+    target = params.autoencoders.variants[sweep.items[0]].vmae.reg_std
     near = [v for v, rs in sorted(by_value.items()) if all(abs(r["post_std"] - target) <= 0.1 * target for r in rs)]
     return near[0] if near else max(by_value)
+
+
+def choose_precision(rows: list[dict]) -> str:
+    """`SWEEPS["precision"].rule`: bf16 when its paired PSNR shift is inside fp32's seed-to-seed gap everywhere."""
+    psnr = {(r["item"], r["set"], r["value"], r["seed"]): r["psnr"] for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) < 2:
+        raise ValueError("the precision rule needs two seeds or more: the seed-to-seed gap is its yardstick")
+    for item, dataset in sorted({(r["item"], r["set"]) for r in rows}):
+        shift = sum(psnr[item, dataset, "bf16", s] - psnr[item, dataset, "fp32", s] for s in seeds) / len(seeds)
+        chance = max(psnr[item, dataset, "fp32", s] for s in seeds) - min(psnr[item, dataset, "fp32", s] for s in seeds)
+        if abs(shift) >= chance:
+            return "fp32"
+    return "bf16"
+
+
+def train_seconds(project: Path, item: str) -> float:
+    """Training wall time of a point, all phases, from the meta.json train_ae left in its project."""
+    meta = layout.autoencoder_record_dir(project / "runs", item) / layout.META_FILE
+    return float(sum(json.loads(meta.read_text())["train_wall_time_s"].values()))
 
 
 def main() -> None:
@@ -213,21 +235,30 @@ def main() -> None:
     raw = yaml.safe_load(Path("params.yaml").read_text())
     if args.steps is not None:
         raw["autoencoders"]["train"]["steps"] = args.steps
-    if args.threads is not None:  # training does not depend on it (same numbers), only the wall time does
+    if args.threads is not None:
+        # The thread count changes the numbers (oneDNN and ATen split their reductions by thread), so it is part
+        # of every point's params, and of the wall times.
         raw["runtime"]["cpu_threads"] = args.threads
         torch.set_num_threads(args.threads)
     steps = raw["autoencoders"]["train"]["steps"]
     sweep = SWEEPS[args.sweep]
     rows = []
-    points = [(ref, None, None, None, ref) for ref in sweep.reference]
-    points += [(sweep.item, sweep.section, sweep.key, v, f"{sweep.key}={v:g}") for v in sweep.values]
-    for item, section, key, value, label in points:
-        project = point_dir(params, args.sweep, f"{label}-steps{steps}").resolve()
-        weights = train_point(params, raw, project, item, section, key, value)
-        for dataset in params.autoencoders.train_sets:
-            reading = measure(params, item, weights, dataset)
-            rows.append({"item": item, "value": value if value is not None else "", "set": dataset, **reading})
-            print(rows[-1], flush=True)
+    seeds = sweep.seeds or (raw["seed"],)
+    points = [(ref, {}, "", ref) for ref in sweep.reference]
+    points += [(item, {sweep.key: v}, v, f"{item}-{sweep.label}={v}") for item in sweep.items for v in sweep.values]
+    for item, changes, value, label in points:
+        for seed in seeds:
+            tag = f"{label}-steps{steps}" + (f"-seed{seed}" if sweep.seeds else "")
+            project = point_dir(params, args.sweep, tag).resolve()
+            weights = train_point(params, raw, project, item, {**changes, "seed": seed})
+            for dataset in params.autoencoders.train_sets:
+                reading = measure(params, item, weights, dataset)
+                rows.append(
+                    {"item": item, "value": value}
+                    | ({"seed": seed} if sweep.seeds else {})
+                    | {"set": dataset, **reading, "train_s": train_seconds(project, item)}
+                )
+                print(rows[-1], flush=True)
     chosen = choose(args.sweep, sweep, rows, params)
     write_report(args.sweep, sweep, rows, chosen, steps, params.autoencoders.train.steps)
 

@@ -201,7 +201,7 @@ def convention_search(gf: dict[str, dict[int, dict[str, float]]]) -> None:
 def training_throughput(params: Params, args: argparse.Namespace, device: torch.device) -> None:
     cfg, res = params.autoencoders, params.data.resolution
     batch_size = cfg.train.batch_size
-    bf16 = device.type == "cuda" and cfg.train.precision == "bf16"  # as bench/loop.py: autocast on CUDA only
+    bf16 = cfg.train.precision == "bf16"  # as bench/loop.py: autocast on CUDA and CPU
     print(f"== Part 2: training throughput at the default scale: {res} px, batch {batch_size}, "
           f"{'bf16 autocast' if bf16 else 'fp32'}, conv {list(cfg.conv.block_out_channels)} x "
           f"{cfg.conv.layers_per_block} layers, ViT {cfg.vit.width} wide, depth {cfg.vit.depth} + "

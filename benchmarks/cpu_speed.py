@@ -7,8 +7,9 @@ its latent grid with `diffusion.train.batch_size`. One step is the loss forward,
 `bench/loop.py`. Candidates:
 
 - conv AE: `channels_last` (NHWC activations and kernels, oneDNN's preferred layout);
-- conv AE and DiT: bf16 autocast (this CPU's AMX units); shown for information: it changes the numbers beyond float
-  noise, so it is not what the default run uses;
+- conv AE and DiT: bf16 autocast (`train.precision: bf16`, which `bench.loop` applies on the CPU too); shown for
+  information: the default run trains fp32, because on the val split bf16 moved the conv AE's PSNR by more than
+  fp32's two-seed gap (`python -m autoencoders.sweep precision`, docs/sweeps/precision.md);
 - DiT: `torch.compile` (inductor's C++ backend), compile time reported apart.
 
 Variants run in turn (A B A B ...) so that a drift of the shared machine hits all of them; each figure is the median

@@ -72,8 +72,8 @@ class Timing:
         return 1.0 / throughput(fn, self.batch, 1, self.repeats, self.device)
 
     def bf16(self, precision: str) -> bool:
-        """bf16 autocast as `bench.loop` applies it: on CUDA only (CPU trains fp32), where the device supports it."""
-        return precision == "bf16" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        """bf16 autocast as `bench.loop` applies it (CUDA and CPU), where a CUDA device supports it."""
+        return precision == "bf16" and (self.device.type != "cuda" or torch.cuda.is_bf16_supported())
 
 
 @dataclass

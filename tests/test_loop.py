@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -90,6 +91,21 @@ def test_changed_settings_do_not_resume(tmp_path):
         w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME, seed=0)
     )
     assert res.step == 4 and res.wall_time_s > 0  # trained 4 fresh steps, ignoring the 3-step checkpoint
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_precision_autocasts_the_forward_pass_on_the_cpu_and_keeps_weights_fp32(tmp_path, precision):
+    seen = []
+
+    def loss(model, batch, step):
+        seen.append(model[0](batch["x"]).dtype)  # what the loop's autocast makes of a linear layer
+        return w.loss(model, batch, step)
+
+    cfg = dataclasses.replace(w.train_cfg(3), precision=precision)
+    res = train(w.make_model(), loss, w.Points(), cfg, tmp_path, seed=0, dist=w.setup(w.RUNTIME, seed=0))
+    assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}
+    assert {p.dtype for p in res.model.parameters()} == {torch.float32}
+    assert math.isfinite(res.metrics["loss"])
 
 
 DISC = OptimGroupCfg(lr_scale=0.5, betas=(0.5, 0.9), weight_decay=0.0)  # LDM's discriminator, at half the lr

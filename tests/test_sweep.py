@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autoencoders.sweep import SWEEPS, choose, scratch_params
+import pytest
+
+from autoencoders.sweep import SWEEPS, choose
+from bench.scratch import scratch_params
 from tests.conftest import tiny_params, tiny_raw
 
 
@@ -40,10 +43,41 @@ def test_vmae_rule_takes_the_smallest_weight_within_ten_percent_of_the_target_on
 
 def test_a_point_changes_one_weight_and_moves_only_the_runs(tmp_path):
     raw = tiny_raw(tmp_path)
-    out = scratch_params(raw, tmp_path / "point", "vae", "vae", "weight", 0.3)
+    out = scratch_params(raw, tmp_path / "point", {"autoencoders.variants.vae.vae.weight": 0.3})
     assert out["autoencoders"]["variants"]["vae"]["vae"]["weight"] == 0.3
     assert raw["autoencoders"]["variants"]["vae"]["vae"]["weight"] != 0.3  # the repository's params untouched
     assert out["paths"]["runs"] == str(tmp_path / "point" / "runs")
     assert out["paths"]["data"] == str(Path(raw["paths"]["data"]).resolve())
     rest = {k: v for k, v in out.items() if k not in ("paths", "autoencoders")}
     assert rest == {k: v for k, v in raw.items() if k not in ("paths", "autoencoders")}
+
+
+def rows_precision(psnr: dict[tuple[str, str, int], float]) -> list[dict]:
+    """One row per (precision, set, seed) of the `ae` item, its val PSNR given."""
+    return [{"item": "ae", "value": v, "seed": seed, "set": s, "psnr": p} for (v, s, seed), p in psnr.items()]
+
+
+def test_precision_rule_takes_bf16_only_when_its_shift_is_inside_the_seed_to_seed_gap_on_every_set(tmp_path):
+    params = tiny_params(tmp_path)
+    inside = {
+        ("fp32", "shapes", 0): 24.0, ("fp32", "shapes", 1): 24.4,
+        ("bf16", "shapes", 0): 24.1, ("bf16", "shapes", 1): 24.2,
+        ("fp32", "faces", 0): 22.0, ("fp32", "faces", 1): 22.2,
+        ("bf16", "faces", 0): 22.1, ("bf16", "faces", 1): 22.0,
+    }  # fmt: skip
+    assert choose("precision", SWEEPS["precision"], rows_precision(inside), params) == "bf16"  # shifts -0.05, -0.05
+    # faces: bf16 loses 0.3 dB against a 0.2 dB seed-to-seed gap
+    outside = inside | {("bf16", "faces", 0): 21.7, ("bf16", "faces", 1): 21.9}
+    assert choose("precision", SWEEPS["precision"], rows_precision(outside), params) == "fp32"
+    one_seed = {k: v for k, v in inside.items() if k[2] == 0}
+    with pytest.raises(ValueError, match="two seeds"):
+        choose("precision", SWEEPS["precision"], rows_precision(one_seed), params)
+
+
+def test_a_point_changes_dotted_keys_and_refuses_a_key_params_does_not_have(tmp_path):
+    raw = tiny_raw(tmp_path)
+    out = scratch_params(raw, tmp_path / "point", {"autoencoders.train.precision": "bf16", "seed": 1})
+    assert out["autoencoders"]["train"]["precision"] == "bf16" and out["seed"] == 1
+    for typo in ("autoencoders.train.precison", "autoencoders.trian.precision"):
+        with pytest.raises(ValueError, match=typo):
+            scratch_params(raw, tmp_path / "point", {typo: "bf16"})

@@ -145,7 +145,7 @@ class TrainCfg:
     betas: tuple[float, ...]
     grad_clip: float = bound(ge=0.0)  # 0 disables clipping
     ema_decay: float = bound(ge=0.0, lt=1.0)  # 0 disables EMA
-    precision: Literal["fp32", "bf16"]  # bf16 autocast applies on CUDA only; CPU runs fp32
+    precision: Literal["fp32", "bf16"]  # bf16: autocast on CUDA and CPU (weights and optimiser fp32)
     ckpt_every: int = bound(ge=1)
     log_every: int = bound(ge=1)
     num_workers: int = bound(ge=0)
