@@ -1,6 +1,6 @@
 """The judges' training budget, chosen on the val split: `judges.train.steps` swept, every point a real judges stage.
 
-Run: `python -m bench.judge_sweep [--steps 500 1500]` from the repository root after `dvc repro data`.
+Run: `python -m bench.judge_sweep [--steps 500 1000 1500]` from the repository root after `dvc repro data`.
 
 Each point runs, in a scratch project under `runs/sweeps/judge-steps/steps=<N>/` whose params.yaml is the
 repository's with `judges.train.steps` changed (data: the repository's own), the stages that make and test the
@@ -127,7 +127,7 @@ def write_report(rows: list[dict], chosen: int, min_accuracy: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, nargs="+", default=[500, 1500], help="the budgets tried")
+    parser.add_argument("--steps", type=int, nargs="+", default=[500, 1000, 1500], help="the budgets tried")
     args = parser.parse_args()
     params = load_params()
     raw = yaml.safe_load(Path("params.yaml").read_text())
