@@ -27,7 +27,6 @@ Measured per point and set (N val images, latent (C, h, w)):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -44,12 +43,12 @@ from autoencoders.robustness import latent_std
 from bench import layout
 from bench.config import Params, load_params
 from bench.metrics import psnr
-from bench.scratch import markdown_table, scratch_params
+from bench.scratch import scratch_params
+from bench.scratch import write_report as write_sweep_report
 from bench.sharding import sample_noise
 from bench.splits import open_split
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "sweeps"
 ACTIVE_NATS = 0.01  # per latent value; a channel below it carries (almost) no information about x
 NOISE_EPS = 0.5  # one Fig. 6 level, in units of the per-channel latent std
 NOISE_SEED = 0
@@ -164,27 +163,14 @@ def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str,
 
 def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, budget: int) -> None:
     """`docs/sweeps/<name>.csv` (every reading) and `.md` (the table, the rule, the choice)."""
-    DOCS.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with (DOCS / f"{name}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = [
+    intro = [
         f"# Sweep `{name}`: `{sweep.key}`" + (f", seeds {list(sweep.seeds)}" if sweep.seeds else ""),
         "",
         f"Val split, {steps} training steps per point (params budget: {budget}"
         + ("" if steps == budget else "; a shorter, provisional sweep: re-run at the budget before trusting it")
         + f"), `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
-        "",
-        *markdown_table(rows),
-        "",
-        f"Rule (fixed before the run): {sweep.rule}.",
-        "",
-        f"**Chosen: {sweep.label} = {chosen}.**",
-        "",
     ]
-    (DOCS / f"{name}.md").write_text("\n".join(lines))
+    write_sweep_report(name, rows, intro, f"{sweep.rule}.", f"{sweep.label} = {chosen}")
 
 
 def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
@@ -251,12 +237,13 @@ def main() -> None:
             tag = f"{label}-steps{steps}" + (f"-seed{seed}" if sweep.seeds else "")
             project = point_dir(params, args.sweep, tag).resolve()
             weights = train_point(params, raw, project, item, {**changes, "seed": seed})
+            train_s = train_seconds(project, item)
             for dataset in params.autoencoders.train_sets:
                 reading = measure(params, item, weights, dataset)
                 rows.append(
                     {"item": item, "value": value}
                     | ({"seed": seed} if sweep.seeds else {})
-                    | {"set": dataset, **reading, "train_s": train_seconds(project, item)}
+                    | {"set": dataset, **reading, "train_s": train_s}
                 )
                 print(rows[-1], flush=True)
     chosen = choose(args.sweep, sweep, rows, params)

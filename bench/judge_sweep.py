@@ -16,7 +16,6 @@ the validation passes would be tuned on the test. Writes `docs/sweeps/judge-step
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -27,10 +26,10 @@ import yaml
 
 from bench import layout
 from bench.config import load_params
-from bench.scratch import markdown_table, scratch_params
+from bench.scratch import scratch_params
+from bench.scratch import write_report as write_sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs" / "sweeps"
 NAME = "judge-steps"
 STAGES = ("bench.train_judges", "bench.reference", "bench.validate_metrics", "analysis.table_validation")
 SWEEP_RULE = (
@@ -97,13 +96,7 @@ def choose(rows: list[dict], min_accuracy: float) -> int:
 
 
 def write_report(rows: list[dict], chosen: int, min_accuracy: float) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with (DOCS / f"{NAME}.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = [
+    intro = [
         f"# Sweep `{NAME}`: `judges.train.steps`",
         "",
         "`python -m bench.judge_sweep`: each point is the judges stage and the stages that test it, in a scratch "
@@ -113,16 +106,12 @@ def write_report(rows: list[dict], chosen: int, min_accuracy: float) -> None:
         "below 0.01); `stage_s`: the judges stage's wall time (all members); `validation_*`: metric-validation "
         "cells passed / expected over every metric, disturbance and set, on the eval split (reported, never used "
         "for the choice); `validated`: the metrics that pass everything expected of them.",
-        "",
-        *markdown_table(rows),
-        "",
-        f"Rule (fixed before the run): {SWEEP_RULE} (min_accuracy {min_accuracy}). Budgets not listed were not "
-        "tried: a smaller one between them may also meet the bar.",
-        "",
-        f"**Chosen: steps = {chosen}.**",
-        "",
     ]
-    (DOCS / f"{NAME}.md").write_text("\n".join(lines))
+    rule = (
+        f"{SWEEP_RULE} (min_accuracy {min_accuracy}). Budgets not listed were not tried: a smaller one between them "
+        "may also meet the bar."
+    )
+    write_sweep_report(NAME, rows, intro, rule, f"steps = {chosen}")
 
 
 def main() -> None:

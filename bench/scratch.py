@@ -7,11 +7,14 @@ folder; data and local weights stay the repository's. Its report is a Markdown t
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "sweeps"  # committed sweep reports
 
 
 def scratch_params(raw: dict, project: Path, changes: Mapping[str, Any]) -> dict:
@@ -47,3 +50,24 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "|" + "---|" * len(keys),
         *("| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows),
     ]
+
+
+def write_report(name: str, rows: Sequence[Mapping[str, Any]], intro: Sequence[str], rule: str, chosen: str) -> None:
+    """`docs/sweeps/<name>.csv` (every reading) and `.md`: a title, `intro` lines, the table, the rule, the choice."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with (DOCS / f"{name}.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        *intro,
+        "",
+        *markdown_table(rows),
+        "",
+        f"Rule (fixed before the run): {rule}",
+        "",
+        f"**Chosen: {chosen}.**",
+        "",
+    ]
+    (DOCS / f"{name}.md").write_text("\n".join(lines))
