@@ -9,6 +9,13 @@ Both fill their regions with crops of the photographs scikit-image ships (`textu
 Image i of a split is a pure function of (seed, split, i): the same at any n and any chunking
 (`start=` generates a split in pieces).
 
+The generators compute in float64 and round to uint8 once, at the end. In float32 the bytes depended on the
+CPU: numpy evaluates sin, arcsin, exp, ... through SIMD code chosen at run time (AVX-512 or AVX2 or scalar),
+and these agree only to the last bit or two, enough to move a float32 value across a rounding step now and then
+(2 of the 9.2 million faces/train pixels, by one grey level, between this machine's AVX-512 path and its AVX2
+path, so the data stage's hash differed between hosts). A last-bit difference in float64 is about 2^-29 of
+one in float32, so such a crossing becomes about 5e8 times rarer: about one chance in a million per default run.
+
 Generator shifts (`SHIFTS`: kind -> names) draw from a deliberately shifted version of the true
 distribution, for validating metrics: `shift=name` renders image i from exactly the same random
 draws as its unshifted twin, changing one semantic property only (see each kind's module).

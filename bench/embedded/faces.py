@@ -45,16 +45,16 @@ PART = {name: i for i, name in enumerate(PART_NAMES)}
 LABEL_NAMES = ("black_hair", "brown_hair", "blond_hair", "red_hair", "gray_hair")
 
 # Base colours (linear RGB in [0, 1]); each face jitters around them.
-HAIR_RGB = np.float32(
+HAIR_RGB = np.float64(
     [[0.07, 0.06, 0.06], [0.34, 0.2, 0.11], [0.85, 0.68, 0.4], [0.62, 0.22, 0.08], [0.74, 0.73, 0.72]]
 )
-SKIN_RGB = np.float32([[0.98, 0.86, 0.76], [0.93, 0.74, 0.6], [0.8, 0.57, 0.42], [0.6, 0.4, 0.27], [0.38, 0.24, 0.16]])
-IRIS_RGB = np.float32([[0.3, 0.17, 0.08], [0.25, 0.45, 0.7], [0.3, 0.5, 0.3], [0.45, 0.48, 0.5], [0.5, 0.36, 0.15]])
+SKIN_RGB = np.float64([[0.98, 0.86, 0.76], [0.93, 0.74, 0.6], [0.8, 0.57, 0.42], [0.6, 0.4, 0.27], [0.38, 0.24, 0.16]])
+IRIS_RGB = np.float64([[0.3, 0.17, 0.08], [0.25, 0.45, 0.7], [0.3, 0.5, 0.3], [0.45, 0.48, 0.5], [0.5, 0.36, 0.15]])
 _SPHERE = 0.85  # radius of the sphere the features slide on when the head turns (yaw)
 
 SHIFTS = ("no_mouth", "eyes_displaced", "skin_shift", "hair_shift")
 EYE_DROP = 0.24  # eyes_displaced, in half face heights (0.12 face heights): eyes land level with the lower nose
-SHIFT_HAIR_RGB = np.float32([0.1, 0.3, 0.9])  # hair_shift: saturated blue, far from every HAIR_RGB row
+SHIFT_HAIR_RGB = np.float64([0.1, 0.3, 0.9])  # hair_shift: saturated blue, far from every HAIR_RGB row
 
 
 @dataclass(frozen=True)
@@ -98,13 +98,13 @@ def _palette(table: np.ndarray, t: float) -> np.ndarray:
 
 
 def _strands(rng: np.random.Generator, res: int) -> np.ndarray:
-    """A 1-D hair-strand signal float32 (N,) around the mean 1, cut from a row of a photograph.
+    """A 1-D hair-strand signal float64 (N,) around the mean 1, cut from a row of a photograph.
 
     N grows with the resolution, and the pyramid low-passes the row, so strands never alias.
     """
     n = int(np.clip(6 * res, 128, 1024))
     row = crop("grass", 1, n, rng, (2.0 / n, 1.0 / n), orient=False, jitter=0.0).mean(axis=(0, 2))
-    return (1.0 + (row - row.mean()) / (row.std() + 1e-3) * 0.2).astype(np.float32)
+    return (1.0 + (row - row.mean()) / (row.std() + 1e-3) * 0.2).astype(np.float64)
 
 
 def _hair_colour(U, V, base, strands, wave, sheen) -> np.ndarray:
@@ -141,14 +141,14 @@ def render(
     check_shift("faces", shift, SHIFTS)
     # ---- identity: every draw is resolution-free, so one seed is one face at any resolution.
     label = int(rng.integers(len(LABEL_NAMES)))
-    hair = np.clip(HAIR_RGB[label] * rng.uniform(0.8, 1.2) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float32)
-    skin = np.clip(_palette(SKIN_RGB, rng.random()) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float32)
+    hair = np.clip(HAIR_RGB[label] * rng.uniform(0.8, 1.2) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float64)
+    skin = np.clip(_palette(SKIN_RGB, rng.random()) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float64)
     # The shifts transform drawn values in place of drawing others, so every later draw is as unshifted.
     if shift == "hair_shift":  # keeps this face's jitter around its base colour
-        hair = np.clip(SHIFT_HAIR_RGB + (hair - HAIR_RGB[label]), 0, 1).astype(np.float32)
+        hair = np.clip(SHIFT_HAIR_RGB + (hair - HAIR_RGB[label]), 0, 1).astype(np.float64)
     if shift == "skin_shift":
         skin = skin[[1, 0, 2]]
-    iris = _palette(IRIS_RGB, rng.random()).astype(np.float32)
+    iris = _palette(IRIS_RGB, rng.random()).astype(np.float64)
     style, fringe = int(rng.integers(3)), int(rng.integers(3))  # short/bob/long; bare/side part/fringe
     a, taper = rng.uniform(0.7, 0.8), rng.uniform(0.12, 0.25)  # face half-width, chin narrowing
     size = rng.uniform(cfg.min_size, cfg.max_size)
@@ -158,16 +158,16 @@ def render(
         cx=0.5 + rng.uniform(-0.06, 0.06), cy=0.46 + rng.uniform(-0.04, 0.04), b=size / 2,
         cos=float(np.cos(roll)), sin=float(np.sin(roll)), psi=psi, res=res,
     )  # fmt: skip
-    light = rng.uniform([-0.6, -0.6, 0.7], [0.6, 0.1, 1.0]).astype(np.float32)
+    light = rng.uniform([-0.6, -0.6, 0.7], [0.6, 0.1, 1.0]).astype(np.float64)
     light /= np.linalg.norm(light)
     strands, wave, sheen = _strands(rng, res), rng.uniform(0, 0.05), rng.uniform(0.1, 0.35)
-    img = np.empty((res, res, 3), np.float32)
+    img = np.empty((res, res, 3), np.float64)
     mask = np.zeros((res, res), np.uint8)
 
     # ---- backdrop: a soft two-colour gradient blended with a strongly blurred photograph.
-    c0, c1 = rng.uniform(0.15, 0.85, (2, 3)).astype(np.float32)
+    c0, c1 = rng.uniform(0.15, 0.85, (2, 3)).astype(np.float64)
     blur = resize(crop(TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))], 10, 10, rng, 0.06), res, res)
-    t = ((np.arange(res, dtype=np.float32) + 0.5) / res)[:, None, None]
+    t = ((np.arange(res, dtype=np.float64) + 0.5) / res)[:, None, None]
     img[:] = (c0 + (c1 - c0) * t) * 0.55 + blur * 0.45
 
     # ---- hair behind the head (bob / long), neck, clothes, ears.
@@ -184,7 +184,7 @@ def render(
     neck = sdf_box(U, V - 1.3, neck_w, 0.9, 0.05)
     shade = 0.62 + 0.3 * np.clip((V - 0.85) / 0.8, 0, 1)  # shadow under the chin
     paint(img, mask, win, head.cov(neck), skin * shade[..., None], PART["neck"])
-    cloth_rgb = rng.uniform(0.1, 0.9, 3).astype(np.float32)
+    cloth_rgb = rng.uniform(0.1, 0.9, 3).astype(np.float64)
     neckline = rng.uniform(0.2, 0.45)
     win, U, V = head.grid(0, 2.6, 2.4)
     body = np.maximum(sdf_ellipse(U, V - 2.4, 2.1, 1.05), -sdf_ellipse(U, V - 1.4, neck_w + 0.05, neckline))
@@ -217,7 +217,7 @@ def render(
     Uf = _SPHERE * np.sin(np.arcsin(np.clip(U / _SPHERE, -1, 1)) - psi)
     socket = np.exp(-(((np.abs(Uf) - es) / 0.17) ** 2 + ((V - ev) / 0.12) ** 2))
     cheek = np.exp(-(((np.abs(Uf) - 0.38) / 0.16) ** 2 + ((V - 0.25) / 0.14) ** 2))
-    colour = skin * (lit * (1 - 0.12 * socket))[..., None] + np.float32([0.045, -0.015, -0.015]) * cheek[..., None]
+    colour = skin * (lit * (1 - 0.12 * socket))[..., None] + np.float64([0.045, -0.015, -0.015]) * cheek[..., None]
     paint(img, mask, win, head.cov(face), colour, PART["skin"])
 
     # ---- nose: a region of the skin, shaded on the side away from the light, with nostrils and a tip highlight.
@@ -235,9 +235,9 @@ def render(
     mv, mw = rng.uniform(0.52, 0.6), rng.uniform(0.17, 0.24)
     smile, gap = rng.uniform(-0.02, 0.07), (rng.uniform(0.02, 0.07) if rng.random() < 0.35 else 0.0)
     tu, tl = rng.uniform(0.06, 0.09), rng.uniform(0.08, 0.12)
-    lips = skin * np.float32([0.82, 0.52, 0.52]) + np.float32([0.12, 0.02, 0.03])
+    lips = skin * np.float64([0.82, 0.52, 0.52]) + np.float64([0.12, 0.02, 0.03])
     if rng.random() < 0.25:
-        lips = np.float32([0.62, 0.08, 0.14]) * rng.uniform(0.8, 1.1)
+        lips = np.float64([0.62, 0.08, 0.14]) * rng.uniform(0.8, 1.1)
     win, U, V = head.grid(0, mv, mw + 0.15, turn=True)
     W = V - mv + smile * (U / mw) ** 2
     no_mouth = shift == "no_mouth"  # everything is computed as usual, only never painted
@@ -245,7 +245,7 @@ def render(
         inner = sdf_ellipse(U, W, mw * 0.85, gap / 2 + 0.015)
         teeth = np.clip((-W - gap / 6) / 0.01, 0, 1)[..., None]
         paint(
-            img, mask, win, head.cov(inner), np.float32([0.28, 0.08, 0.08]) * (1 - teeth) + 0.85 * teeth, PART["mouth"]
+            img, mask, win, head.cov(inner), np.float64([0.28, 0.08, 0.08]) * (1 - teeth) + 0.85 * teeth, PART["mouth"]
         )
     upper = np.maximum(sdf_ellipse(U, W + gap / 2, mw, tu), W + gap / 2)
     lower = np.maximum(sdf_ellipse(U, W - gap / 2, mw * 0.9, tl), gap / 2 - W)
@@ -257,7 +257,7 @@ def render(
 
     # ---- eyes (almond lens: sclera, iris, pupil, catch-light, lid shadow) and brows.
     ew, eh, tilt = rng.uniform(0.11, 0.14), rng.uniform(0.055, 0.075), rng.uniform(-0.1, 0.25)
-    gaze = (rng.uniform(-0.35, 0.35, 2) * [ew, eh]).astype(np.float32)
+    gaze = (rng.uniform(-0.35, 0.35, 2) * [ew, eh]).astype(np.float64)
     bw, bt, arch, bv = (
         rng.uniform(0.14, 0.19),
         rng.uniform(0.035, 0.055),
@@ -273,7 +273,7 @@ def render(
         lid = np.clip(eye / 0.02 + 1.5, 0, 1) * (dv < 0)  # the lash line darkens the lid edge
         paint(img, mask, win, head.cov(eye + 0.02), img[win[0], win[1]] * 0.6, None)
         ri = np.hypot(du - gaze[0], dv - gaze[1])
-        sclera = np.float32([0.93, 0.9, 0.86]) * (1 - 0.25 * np.clip(np.abs(du) / ew, 0, 1) ** 2)[..., None]
+        sclera = np.float64([0.93, 0.9, 0.86]) * (1 - 0.25 * np.clip(np.abs(du) / ew, 0, 1) ** 2)[..., None]
         iris_c = iris * (0.75 + 0.45 * np.clip(ri / (eh * 1.3), 0, 1))[..., None]
         colour = sclera + (iris_c - sclera) * coverage((ri - eh * 1.25) * head.b, res)[..., None]
         colour = colour * (1 - 0.9 * coverage((ri - eh * 0.5) * head.b, res))[..., None]

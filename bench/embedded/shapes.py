@@ -92,13 +92,13 @@ def window(cy: float, cx: float, radius: float, res: int) -> tuple[slice, slice,
         res: image side in pixels.
 
     Returns:
-        (rows, cols) slices into the image and float32 Y (h, 1), X (1, w) pixel centres in image units.
+        (rows, cols) slices into the image and float64 Y (h, 1), X (1, w) pixel centres in image units.
     """
     y0, y1 = max(int(np.floor((cy - radius) * res)), 0), min(int(np.ceil((cy + radius) * res)), res)
     x0, x1 = max(int(np.floor((cx - radius) * res)), 0), min(int(np.ceil((cx + radius) * res)), res)
     y1, x1 = max(y1, y0), max(x1, x0)
-    ys = ((np.arange(y0, y1, dtype=np.float32) + 0.5) / res)[:, None]
-    xs = ((np.arange(x0, x1, dtype=np.float32) + 0.5) / res)[None, :]
+    ys = ((np.arange(y0, y1, dtype=np.float64) + 0.5) / res)[:, None]
+    xs = ((np.arange(x0, x1, dtype=np.float64) + 0.5) / res)[None, :]
     return slice(y0, y1), slice(x0, x1), ys, xs
 
 
@@ -111,11 +111,11 @@ def paint(img: np.ndarray, mask: np.ndarray, win: tuple, cov: np.ndarray, colour
     """Composite one layer over a window in place, and give its covered pixels `mask_id`.
 
     Args:
-        img: float32 (H, W, 3) canvas in [0, 1].
+        img: float64 (H, W, 3) canvas in [0, 1].
         mask: uint8 (H, W) id map.
         win: (rows, cols) slices, as returned by `window`.
-        cov: float32 (h, w) coverage in [0, 1].
-        colour: float32 (h, w, 3) or (3,) layer colour.
+        cov: float64 (h, w) coverage in [0, 1].
+        colour: float64 (h, w, 3) or (3,) layer colour.
         mask_id: id written where cov > 0.5; None leaves the mask alone (a shading-only layer).
     """
     sub = img[win[0], win[1]]
@@ -152,7 +152,7 @@ def sdf_polygon(x: np.ndarray, y: np.ndarray, verts: np.ndarray) -> np.ndarray:
         # Crossing-number parity: the edge straddles this pixel's row on the correct side.
         c1, c2, c3 = y >= vy, y < uy, ex * wy > ey * wx
         inside ^= (c1 & c2 & c3) | ~(c1 | c2 | c3)
-    return np.where(inside, -1.0, 1.0).astype(np.float32) * np.sqrt(d)
+    return np.where(inside, -1.0, 1.0).astype(np.float64) * np.sqrt(d)
 
 
 def _regular(n: int, r: float, phase: float = -np.pi / 2, r_inner: float | None = None) -> np.ndarray:
@@ -160,14 +160,14 @@ def _regular(n: int, r: float, phase: float = -np.pi / 2, r_inner: float | None 
     k = 2 * n if r_inner else n
     ang = phase + np.arange(k) * 2 * np.pi / k
     rad = np.where(np.arange(k) % 2, r_inner, r) if r_inner else np.full(k, r)
-    return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1).astype(np.float32)
+    return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1).astype(np.float64)
 
 
-_TRIANGLE = _regular(3, 1.1) + np.float32([0.0, 0.2])
-_STAR = _regular(5, 1.05, r_inner=0.45) + np.float32([0.0, 0.08])
+_TRIANGLE = _regular(3, 1.1) + np.float64([0.0, 0.2])
+_STAR = _regular(5, 1.05, r_inner=0.45) + np.float64([0.0, 0.08])
 _HEXAGON = _regular(6, 0.95, phase=0.0)
-_DIAMOND = np.float32([[0, -1.0], [0.62, 0], [0, 1.0], [-0.62, 0]])
-_ARROW = np.float32([[-0.95, -0.22], [0.1, -0.22], [0.1, -0.6], [0.95, 0], [0.1, 0.6], [0.1, 0.22], [-0.95, 0.22]])
+_DIAMOND = np.float64([[0, -1.0], [0.62, 0], [0, 1.0], [-0.62, 0]])
+_ARROW = np.float64([[-0.95, -0.22], [0.1, -0.22], [0.1, -0.6], [0.95, 0], [0.1, 0.6], [0.1, 0.22], [-0.95, 0.22]])
 
 
 def _heart(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -203,12 +203,12 @@ assert tuple(SHAPE_SDFS) == CLASS_NAMES
 
 
 def _stuff_layer(stuff: int, h: int, w: int, rng: np.random.Generator, res: int) -> np.ndarray:
-    """Full-frame float32 (h, w, 3) fill of one stuff class (rows/cols are image pixels)."""
+    """Full-frame float64 (h, w, 3) fill of one stuff class (rows/cols are image pixels)."""
     name = STUFF_NAMES[stuff]
     if name == "sky":
-        top = np.float32([0.25, 0.45, 0.8]) + rng.uniform(-0.1, 0.1, 3).astype(np.float32)
-        low = np.float32([0.75, 0.85, 0.95]) + rng.uniform(-0.08, 0.05, 3).astype(np.float32)
-        t = ((np.arange(h, dtype=np.float32) + 0.5) / res)[:, None, None]
+        top = np.float64([0.25, 0.45, 0.8]) + rng.uniform(-0.1, 0.1, 3).astype(np.float64)
+        low = np.float64([0.75, 0.85, 0.95]) + rng.uniform(-0.08, 0.05, 3).astype(np.float64)
+        t = ((np.arange(h, dtype=np.float64) + 0.5) / res)[:, None, None]
         # Clouds: a heavily magnified photo crop (smooth blobs), thresholded soft.
         cloud = resize(crop("gravel", 6, 6, rng, 0.05), h, w).mean(axis=2, keepdims=True)
         cloud = np.clip((cloud - cloud.mean()) / (cloud.std() + 1e-3), 0.0, 1.0) * rng.uniform(0.2, 0.7)
@@ -242,7 +242,7 @@ def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, re
 
     `style` is the class whose texture and tint fill it: `cls` itself, except under texture_mismatch.
     """
-    cy, cx, size = float(cy), float(cx), float(size)  # numpy float64 scalars would promote float32 arrays
+    cy, cx, size = float(cy), float(cx), float(size)
     r = size / 2
     ang = rng.uniform(-MAX_TILT, MAX_TILT)
     texture, tint = CLASS_STYLE[CLASS_NAMES[style]]
@@ -250,8 +250,8 @@ def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, re
         other = TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))]
         if style == cls:  # a mismatched object keeps the other class's texture, the draw is still consumed
             texture = other
-    tint = np.float32(tint) * rng.uniform(0.85, 1.1, 3).astype(np.float32)
-    light = rng.uniform(-1, 1, 2).astype(np.float32)
+    tint = np.float64(tint) * rng.uniform(0.85, 1.1, 3).astype(np.float64)
+    light = rng.uniform(-1, 1, 2).astype(np.float64)
     light /= np.linalg.norm(light) + 1e-6
     shadow_dx, shadow_dy = (float(v) * size * 2 for v in rng.uniform(0.02, 0.05, 2))
     span = rng.uniform(0.15, 0.45)  # fraction of the photograph seen across the object
@@ -311,7 +311,7 @@ def render(
         raise ValueError(f"resolution must be >= 16 px, got {res}")
     check_shift("shapes", shift, SHIFTS)
     mismatch = shift == "texture_mismatch"
-    img = np.empty((res, res, 3), np.float32)
+    img = np.empty((res, res, 3), np.float64)
     mask = np.empty((res, res), np.uint8)
     _draw_background(img, mask, rng, res)
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))

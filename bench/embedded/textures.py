@@ -5,7 +5,7 @@ photographs so that the autoencoders have genuine fine detail to compress, not f
 files physically present in `skimage/data/` are read (with Pillow, by path): the `skimage.data`
 functions that fetch through pooch are never called, so nothing is downloaded.
 
-Greyscale photographs are tinted at load time; each photograph is cached in memory as a float32
+Greyscale photographs are tinted at load time; each photograph is cached in memory as a float64
 mip-map pyramid (one per process), so a crop at any output resolution is a cheap, alias-free
 bilinear lookup at the right pyramid level.
 
@@ -73,7 +73,7 @@ def _path(file: str):
 
 
 def _halve(img: np.ndarray) -> np.ndarray:
-    """2x2 box filter: float32 (H, W, 3) -> (H//2, W//2, 3)."""
+    """2x2 box filter: float64 (H, W, 3) -> (H//2, W//2, 3)."""
     h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
     return img[:h:2, :w:2] * 0.25 + img[1:h:2, :w:2] * 0.25 + img[:h:2, 1:w:2] * 0.25 + img[1:h:2, 1:w:2] * 0.25
 
@@ -86,18 +86,18 @@ def pyramid(name: str) -> tuple[np.ndarray, ...]:
         name: a key of `TEXTURES`.
 
     Returns:
-        Levels float32 (H_l, W_l, 3) in [0, 1], each half the size of the previous; level 0 is the
+        Levels float64 (H_l, W_l, 3) in [0, 1], each half the size of the previous; level 0 is the
         (border-trimmed, tinted) photograph.
     """
     if name not in TEXTURES:
         raise ValueError(f"unknown texture '{name}': choose one of {TEXTURE_NAMES}")
     tex = TEXTURES[name]
     with Image.open(_path(tex.file)) as im:
-        img = np.asarray(im.convert("L" if tex.tint else "RGB"), dtype=np.float32) / 255.0
+        img = np.asarray(im.convert("L" if tex.tint else "RGB"), dtype=np.float64) / 255.0
     if tex.contrast != 1.0:
         img = np.clip(img.mean() + (img - img.mean()) * tex.contrast, 0.0, 1.0)
     if tex.tint:
-        img = img[..., None] * np.asarray(tex.tint, dtype=np.float32)
+        img = img[..., None] * np.asarray(tex.tint, dtype=np.float64)
     img = np.rot90(img, tex.turn)
     t, b, l, r = tex.box
     h, w = img.shape[:2]
@@ -115,7 +115,7 @@ def _lerp_axis(img: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
     n = img.shape[axis]
     c = np.clip(coords, 0.0, n - 1.0)
     i0 = np.minimum(c.astype(np.int64), n - 2) if n > 1 else np.zeros(c.shape, np.int64)
-    f = (c - i0).astype(np.float32)
+    f = (c - i0).astype(np.float64)
     shape = [1, 1, 1]
     shape[axis] = -1
     f = f.reshape(shape)
@@ -125,7 +125,7 @@ def _lerp_axis(img: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
 
 
 def resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear resize of a float32 (H, W, C) image to (h, w, C); pixel centres aligned."""
+    """Bilinear resize of a float64 (H, W, C) image to (h, w, C); pixel centres aligned."""
     ys = (np.arange(h) + 0.5) * (img.shape[0] / h) - 0.5
     xs = (np.arange(w) + 0.5) * (img.shape[1] / w) - 0.5
     return _lerp_axis(_lerp_axis(img, ys, 0), xs, 1)
@@ -157,15 +157,15 @@ def crop(
         jitter: strength of the random brightness / contrast / saturation / tint change.
 
     Returns:
-        float32 (h, w, 3) in [0, 1].
+        float64 (h, w, 3) in [0, 1].
     """
     py, px_ = (px, px) if np.isscalar(px) else px
     u = rng.random(2)
     k = int(rng.integers(4)) * orient
     flip = bool(rng.random() < 0.5)
-    jit = (rng.uniform(-1.0, 1.0, size=6) * jitter).astype(np.float32)
+    jit = (rng.uniform(-1.0, 1.0, size=6) * jitter).astype(np.float64)
     if h == 0 or w == 0:  # an empty window (a layer wholly outside the image); draws already consumed
-        return np.zeros((h, w, 3), np.float32)
+        return np.zeros((h, w, 3), np.float64)
     # A 90-degree turn is done on the output, so sample the transposed extent.
     oh, ow, sy, sx = (w, h, px_, py) if k % 2 else (h, w, py, px_)
     levels = pyramid(name)
@@ -197,15 +197,15 @@ def jitter_colour(img: np.ndarray, jit: np.ndarray) -> np.ndarray:
     """Mild photometric change: brightness, contrast, saturation and a per-channel tint.
 
     Args:
-        img: float32 (h, w, 3) in [0, 1].
+        img: float64 (h, w, 3) in [0, 1].
         jit: six numbers in about [-0.2, 0.2]: brightness, contrast, saturation, tint r, g, b.
 
     Returns:
-        float32 (h, w, 3) in [0, 1].
+        float64 (h, w, 3) in [0, 1].
     """
     grey = img.mean(axis=2, keepdims=True)
     mean = float(grey.mean())
     out = grey + (img - grey) * (1.0 + 2.0 * jit[2])
     out = mean + (out - mean) * (1.0 + jit[1])
-    out = out * ((1.0 + jit[0]) * (1.0 + 0.5 * jit[3:6])).astype(np.float32)
+    out = out * ((1.0 + jit[0]) * (1.0 + 0.5 * jit[3:6])).astype(np.float64)
     return np.clip(out, 0.0, 1.0, out=out)
