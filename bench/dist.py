@@ -28,12 +28,42 @@ class DistInfo:
         return self.rank == 0
 
 
+# What `runtime.cpu_isa: avx2` sets. Each library reads its variable when it first runs a kernel, not at import, so
+# setting them at the start of a stage's main() works (checked: the same weights as exporting them before Python).
+# MKL's CBWR ("conditional numerical reproducibility") is Intel's own switch for results that agree across CPUs.
+AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def pin_cpu_kernels(cpu_isa: str) -> None:
+    """Apply `runtime.cpu_isa` before the process's first tensor kernel ("native": leave every library its choice).
+
+    Raises:
+        RuntimeError: ATen already chose its kernels (a tensor op ran before this call), or the CPU lacks AVX2;
+            the message names the fix.
+    """
+    if cpu_isa == "native":
+        return
+    os.environ.update(AVX2_KERNELS)
+    chosen = torch.backends.cpu.get_cpu_capability()  # ATen fixes it at its first kernel; "DEFAULT" without AVX2
+    if chosen != "AVX2":
+        raise RuntimeError(
+            f"runtime.cpu_isa is 'avx2' but torch's CPU kernels are {chosen}: either a tensor op ran before the "
+            "stage applied its runtime (call bench.dist.pick_device first) or this CPU has no AVX2 (set "
+            "runtime.cpu_isa: native; its numbers then differ from AVX2 hosts')"
+        )
+
+
 def pick_device(runtime: RuntimeCfg, local_rank: int = 0) -> torch.device:
     """The suite's one device rule: `runtime.device` ("auto" takes CUDA when visible), the local rank's GPU.
 
+    Every stage that runs torch calls it (directly or through `setup`) before its first tensor op, so it also pins
+    the CPU kernels (`pin_cpu_kernels`).
+
     Raises:
         ValueError: `cuda` asked for where no CUDA device is visible.
+        RuntimeError: the CPU kernels cannot be pinned as `runtime.cpu_isa` asks.
     """
+    pin_cpu_kernels(runtime.cpu_isa)
     if runtime.device == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             "runtime.device is 'cuda' but no CUDA device is visible: set runtime.device to 'auto' or 'cpu'"

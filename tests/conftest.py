@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench.config import Params, parse_params
+from bench.dist import AVX2_KERNELS
 from bench.preset import deep_merge, merged
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # keeps to one thread, and so do the pipeline stages it starts as subprocesses (they inherit OMP_NUM_THREADS): torch's
 # OpenMP threads spin while another process holds the core, and two workers with two threads each on two cores made
 # small ops many times slower (stop 18's measurements, README "Speed").
+# The default `runtime.cpu_isa: avx2` pins torch's CPU kernels when a stage starts (bench.dist.pin_cpu_kernels), which
+# must come before the process's first tensor op: tests call stage mains after other tests' ops, so pin them here.
+os.environ.update(AVX2_KERNELS)
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)

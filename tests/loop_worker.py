@@ -19,7 +19,7 @@ from bench.config import PlateauCfg, RuntimeCfg, TrainCfg
 from bench.dist import cleanup, setup
 from bench.loop import train
 
-RUNTIME = RuntimeCfg(device="cpu", tf32=False, cudnn_benchmark=False, cpu_threads=1, compile_dit=False)
+RUNTIME = RuntimeCfg(device="cpu", tf32=False, cudnn_benchmark=False, cpu_threads=1, cpu_isa="avx2", compile_dit=False)
 
 
 def train_cfg(steps: int, ema: float = 0.9, accum: int = 1, batch: int = 8) -> TrainCfg:

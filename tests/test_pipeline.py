@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.dist import AVX2_KERNELS
 from tests.conftest import ROOT, tiny_raw
 from tests.pretrained_items import save_module
 
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.slow
 
 def dvc(cwd: Path, *args: str, ok: bool = True) -> str:
     """Run the DVC CLI in `cwd`; its output, asserting it succeeded (or, with `ok=False`, that it failed)."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT)}
+    # Without the CPU-kernel variables conftest exports for this process: each stage must pin its own kernels
+    # (runtime.cpu_isa) before its first tensor op, and fails loudly where it does not (bench.dist.pin_cpu_kernels).
+    env = {k: v for k, v in os.environ.items() if k not in AVX2_KERNELS}
+    env.update(DVC_NO_ANALYTICS="1", PYTHONPATH=str(ROOT))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     out = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True)
     assert (out.returncode == 0) == ok, out.stdout + out.stderr

@@ -110,6 +110,10 @@ class RuntimeCfg:
     tf32: bool
     cudnn_benchmark: bool
     cpu_threads: int = bound(ge=0)  # 0 keeps torch's default
+    # CPU kernels' instruction set: "avx2" pins ATen, oneDNN and MKL to their AVX2 code (`bench.dist.pin_cpu_kernels`),
+    # so any x86-64 host with AVX2 computes the same numbers; "native" lets each library take the best the CPU has
+    # (on AVX-512 hosts the weights then differ from AVX2 hosts'; here no faster: params.yaml has the figures).
+    cpu_isa: Literal["avx2", "native"]
     # torch.compile the DiT's forward in train_dit. DiT-B/1, 32x32x16 latents, bf16, batch 64 on one H100
     # (benchmarks/dit_bench.py): 469 vs 222 img/s eager and 28 vs 42 GiB, so 128 per GPU (the release's CelebA-HQ
     # batch of 1024 on 8 GPUs) fits in 80 GB only compiled. The first steps pay the compilation: off at the CPU
