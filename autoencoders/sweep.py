@@ -42,6 +42,7 @@ from autoencoders import load_trained
 from autoencoders.robustness import latent_std
 from bench import layout
 from bench.config import Params, load_params
+from bench.dist import pin_cpu_kernels
 from bench.metrics import psnr
 from bench.scratch import scratch_params
 from bench.scratch import write_report as write_sweep_report
@@ -218,6 +219,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: runtime.cpu_threads)")
     args = parser.parse_args()
     params = load_params()
+    pin_cpu_kernels(params.runtime.cpu_isa)  # `measure` runs here, in this process: the points' own kernels
     raw = yaml.safe_load(Path("params.yaml").read_text())
     if args.steps is not None:
         raw["autoencoders"]["train"]["steps"] = args.steps

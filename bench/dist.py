@@ -30,12 +30,18 @@ class DistInfo:
 
 # What `runtime.cpu_isa: avx2` sets. Each library reads its variable when it first runs a kernel, not at import, so
 # setting them at the start of a stage's main() works (checked: the same weights as exporting them before Python).
-# MKL's CBWR ("conditional numerical reproducibility") is Intel's own switch for results that agree across CPUs.
+# MKL's CBWR ("conditional numerical reproducibility") is Intel's own switch for results that agree across CPUs; on
+# this host it changed nothing in a conv + linear training probe (those run in oneDNN and ATen), so it is there for
+# the ops that do reach MKL, and whether it is read lazily is unverified.
 AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 
 def pin_cpu_kernels(cpu_isa: str) -> None:
-    """Apply `runtime.cpu_isa` before the process's first tensor kernel ("native": leave every library its choice).
+    """Apply `runtime.cpu_isa` before the process's first tensor kernel.
+
+    Args:
+        cpu_isa: "avx2" (set `AVX2_KERNELS` and check that ATen took them) or "native" (leave every library its
+            choice).
 
     Raises:
         RuntimeError: ATen already chose its kernels (a tensor op ran before this call), or the CPU lacks AVX2;
@@ -56,8 +62,9 @@ def pin_cpu_kernels(cpu_isa: str) -> None:
 def pick_device(runtime: RuntimeCfg, local_rank: int = 0) -> torch.device:
     """The suite's one device rule: `runtime.device` ("auto" takes CUDA when visible), the local rank's GPU.
 
-    Every stage that runs torch calls it (directly or through `setup`) before its first tensor op, so it also pins
-    the CPU kernels (`pin_cpu_kernels`).
+    Every stage whose torch arithmetic makes its numbers calls it (directly or through `setup`) before its first
+    tensor op, so it also pins the CPU kernels (`pin_cpu_kernels`). compress_raw and import_ae do not: their torch
+    calls only move and convert pixels or run a shape probe, and their numbers come from numpy or the files read.
 
     Raises:
         ValueError: `cuda` asked for where no CUDA device is visible.
@@ -80,11 +87,11 @@ def setup(runtime: RuntimeCfg, seed: int) -> DistInfo:
     after this call, so their initial weights are a function of `params.seed` (and identical across ranks
     before DDP broadcasts rank 0's). The training loop re-seeds per rank for masking and noise.
     """
-    torch.manual_seed(seed)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(runtime, local_rank)
+    device = pick_device(runtime, local_rank)  # first: it pins the CPU kernels before any torch call
+    torch.manual_seed(seed)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = runtime.tf32

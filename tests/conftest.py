@@ -16,14 +16,14 @@ from bench.preset import deep_merge, merged
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# `make test` runs the suite on as many pytest-xdist workers as there are cores. Workers share the cores, so each
-# keeps to one thread, and so do the pipeline stages it starts as subprocesses (they inherit OMP_NUM_THREADS): torch's
-# OpenMP threads spin while another process holds the core, and two workers with two threads each on two cores made
-# small ops many times slower (stop 18's measurements, README "Speed").
 # The default `runtime.cpu_isa: avx2` pins torch's CPU kernels when a stage starts (bench.dist.pin_cpu_kernels), which
 # must come before the process's first tensor op: tests call stage mains after other tests' ops, so pin them here.
 os.environ.update(AVX2_KERNELS)
 
+# `make test` runs the suite on as many pytest-xdist workers as there are cores. Workers share the cores, so each
+# keeps to one thread, and so do the pipeline stages it starts as subprocesses (they inherit OMP_NUM_THREADS): torch's
+# OpenMP threads spin while another process holds the core, and two workers with two threads each on two cores made
+# small ops many times slower (stop 18's measurements, README "Speed").
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)

@@ -16,7 +16,8 @@ import pytest
 
 from bench.dist import AVX2_KERNELS
 
-# A few SGD steps of a small conv net and a linear layer (oneDNN convs, MKL/ATen matmuls), then the weights' hash.
+# A few SGD steps of a small conv net and a linear layer, then the weights' hash. On this AVX-512 host the weights
+# move with ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA; MKL_CBWR leaves them unchanged (no MKL call in this net).
 TRAIN = """
 import hashlib, sys
 import torch

@@ -14,7 +14,7 @@ CPU: numpy evaluates sin, arcsin, exp, ... through SIMD code chosen at run time 
 and these agree only to the last bit or two, enough to move a float32 value across a rounding step now and then
 (2 of the 9.2 million faces/train pixels, by one grey level, between this machine's AVX-512 path and its AVX2
 path, so the data stage's hash differed between hosts). A last-bit difference in float64 is about 2^-29 of
-one in float32, so such a crossing becomes about 5e8 times rarer: about one chance in a million per default run.
+one in float32, so such a crossing becomes about 5e8 times rarer: from 2 pixels per default run to about 4e-9.
 
 Generator shifts (`SHIFTS`: kind -> names) draw from a deliberately shifted version of the true
 distribution, for validating metrics: `shift=name` renders image i from exactly the same random

@@ -104,7 +104,7 @@ def _strands(rng: np.random.Generator, res: int) -> np.ndarray:
     """
     n = int(np.clip(6 * res, 128, 1024))
     row = crop("grass", 1, n, rng, (2.0 / n, 1.0 / n), orient=False, jitter=0.0).mean(axis=(0, 2))
-    return (1.0 + (row - row.mean()) / (row.std() + 1e-3) * 0.2).astype(np.float64)
+    return 1.0 + (row - row.mean()) / (row.std() + 1e-3) * 0.2
 
 
 def _hair_colour(U, V, base, strands, wave, sheen) -> np.ndarray:
@@ -141,14 +141,14 @@ def render(
     check_shift("faces", shift, SHIFTS)
     # ---- identity: every draw is resolution-free, so one seed is one face at any resolution.
     label = int(rng.integers(len(LABEL_NAMES)))
-    hair = np.clip(HAIR_RGB[label] * rng.uniform(0.8, 1.2) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float64)
-    skin = np.clip(_palette(SKIN_RGB, rng.random()) + rng.uniform(-0.03, 0.03, 3), 0, 1).astype(np.float64)
+    hair = np.clip(HAIR_RGB[label] * rng.uniform(0.8, 1.2) + rng.uniform(-0.03, 0.03, 3), 0, 1)
+    skin = np.clip(_palette(SKIN_RGB, rng.random()) + rng.uniform(-0.03, 0.03, 3), 0, 1)
     # The shifts transform drawn values in place of drawing others, so every later draw is as unshifted.
     if shift == "hair_shift":  # keeps this face's jitter around its base colour
-        hair = np.clip(SHIFT_HAIR_RGB + (hair - HAIR_RGB[label]), 0, 1).astype(np.float64)
+        hair = np.clip(SHIFT_HAIR_RGB + (hair - HAIR_RGB[label]), 0, 1)
     if shift == "skin_shift":
         skin = skin[[1, 0, 2]]
-    iris = _palette(IRIS_RGB, rng.random()).astype(np.float64)
+    iris = _palette(IRIS_RGB, rng.random())
     style, fringe = int(rng.integers(3)), int(rng.integers(3))  # short/bob/long; bare/side part/fringe
     a, taper = rng.uniform(0.7, 0.8), rng.uniform(0.12, 0.25)  # face half-width, chin narrowing
     size = rng.uniform(cfg.min_size, cfg.max_size)
@@ -158,14 +158,14 @@ def render(
         cx=0.5 + rng.uniform(-0.06, 0.06), cy=0.46 + rng.uniform(-0.04, 0.04), b=size / 2,
         cos=float(np.cos(roll)), sin=float(np.sin(roll)), psi=psi, res=res,
     )  # fmt: skip
-    light = rng.uniform([-0.6, -0.6, 0.7], [0.6, 0.1, 1.0]).astype(np.float64)
+    light = rng.uniform([-0.6, -0.6, 0.7], [0.6, 0.1, 1.0])
     light /= np.linalg.norm(light)
     strands, wave, sheen = _strands(rng, res), rng.uniform(0, 0.05), rng.uniform(0.1, 0.35)
     img = np.empty((res, res, 3), np.float64)
     mask = np.zeros((res, res), np.uint8)
 
     # ---- backdrop: a soft two-colour gradient blended with a strongly blurred photograph.
-    c0, c1 = rng.uniform(0.15, 0.85, (2, 3)).astype(np.float64)
+    c0, c1 = rng.uniform(0.15, 0.85, (2, 3))
     blur = resize(crop(TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))], 10, 10, rng, 0.06), res, res)
     t = ((np.arange(res, dtype=np.float64) + 0.5) / res)[:, None, None]
     img[:] = (c0 + (c1 - c0) * t) * 0.55 + blur * 0.45
@@ -184,7 +184,7 @@ def render(
     neck = sdf_box(U, V - 1.3, neck_w, 0.9, 0.05)
     shade = 0.62 + 0.3 * np.clip((V - 0.85) / 0.8, 0, 1)  # shadow under the chin
     paint(img, mask, win, head.cov(neck), skin * shade[..., None], PART["neck"])
-    cloth_rgb = rng.uniform(0.1, 0.9, 3).astype(np.float64)
+    cloth_rgb = rng.uniform(0.1, 0.9, 3)
     neckline = rng.uniform(0.2, 0.45)
     win, U, V = head.grid(0, 2.6, 2.4)
     body = np.maximum(sdf_ellipse(U, V - 2.4, 2.1, 1.05), -sdf_ellipse(U, V - 1.4, neck_w + 0.05, neckline))
@@ -257,7 +257,7 @@ def render(
 
     # ---- eyes (almond lens: sclera, iris, pupil, catch-light, lid shadow) and brows.
     ew, eh, tilt = rng.uniform(0.11, 0.14), rng.uniform(0.055, 0.075), rng.uniform(-0.1, 0.25)
-    gaze = (rng.uniform(-0.35, 0.35, 2) * [ew, eh]).astype(np.float64)
+    gaze = rng.uniform(-0.35, 0.35, 2) * [ew, eh]
     bw, bt, arch, bv = (
         rng.uniform(0.14, 0.19),
         rng.uniform(0.035, 0.055),

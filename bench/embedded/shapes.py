@@ -152,7 +152,7 @@ def sdf_polygon(x: np.ndarray, y: np.ndarray, verts: np.ndarray) -> np.ndarray:
         # Crossing-number parity: the edge straddles this pixel's row on the correct side.
         c1, c2, c3 = y >= vy, y < uy, ex * wy > ey * wx
         inside ^= (c1 & c2 & c3) | ~(c1 | c2 | c3)
-    return np.where(inside, -1.0, 1.0).astype(np.float64) * np.sqrt(d)
+    return np.where(inside, -1.0, 1.0) * np.sqrt(d)
 
 
 def _regular(n: int, r: float, phase: float = -np.pi / 2, r_inner: float | None = None) -> np.ndarray:
@@ -160,7 +160,7 @@ def _regular(n: int, r: float, phase: float = -np.pi / 2, r_inner: float | None 
     k = 2 * n if r_inner else n
     ang = phase + np.arange(k) * 2 * np.pi / k
     rad = np.where(np.arange(k) % 2, r_inner, r) if r_inner else np.full(k, r)
-    return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1).astype(np.float64)
+    return np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1)
 
 
 _TRIANGLE = _regular(3, 1.1) + np.float64([0.0, 0.2])
@@ -206,8 +206,8 @@ def _stuff_layer(stuff: int, h: int, w: int, rng: np.random.Generator, res: int)
     """Full-frame float64 (h, w, 3) fill of one stuff class (rows/cols are image pixels)."""
     name = STUFF_NAMES[stuff]
     if name == "sky":
-        top = np.float64([0.25, 0.45, 0.8]) + rng.uniform(-0.1, 0.1, 3).astype(np.float64)
-        low = np.float64([0.75, 0.85, 0.95]) + rng.uniform(-0.08, 0.05, 3).astype(np.float64)
+        top = np.float64([0.25, 0.45, 0.8]) + rng.uniform(-0.1, 0.1, 3)
+        low = np.float64([0.75, 0.85, 0.95]) + rng.uniform(-0.08, 0.05, 3)
         t = ((np.arange(h, dtype=np.float64) + 0.5) / res)[:, None, None]
         # Clouds: a heavily magnified photo crop (smooth blobs), thresholded soft.
         cloud = resize(crop("gravel", 6, 6, rng, 0.05), h, w).mean(axis=2, keepdims=True)
@@ -242,7 +242,6 @@ def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, re
 
     `style` is the class whose texture and tint fill it: `cls` itself, except under texture_mismatch.
     """
-    cy, cx, size = float(cy), float(cx), float(size)
     r = size / 2
     ang = rng.uniform(-MAX_TILT, MAX_TILT)
     texture, tint = CLASS_STYLE[CLASS_NAMES[style]]
@@ -250,8 +249,8 @@ def _draw_object(img, mask, rng, cls: int, cy: float, cx: float, size: float, re
         other = TEXTURE_NAMES[int(rng.integers(len(TEXTURE_NAMES)))]
         if style == cls:  # a mismatched object keeps the other class's texture, the draw is still consumed
             texture = other
-    tint = np.float64(tint) * rng.uniform(0.85, 1.1, 3).astype(np.float64)
-    light = rng.uniform(-1, 1, 2).astype(np.float64)
+    tint = np.float64(tint) * rng.uniform(0.85, 1.1, 3)
+    light = rng.uniform(-1, 1, 2)
     light /= np.linalg.norm(light) + 1e-6
     shadow_dx, shadow_dy = (float(v) * size * 2 for v in rng.uniform(0.02, 0.05, 2))
     span = rng.uniform(0.15, 0.45)  # fraction of the photograph seen across the object

@@ -115,7 +115,7 @@ def _lerp_axis(img: np.ndarray, coords: np.ndarray, axis: int) -> np.ndarray:
     n = img.shape[axis]
     c = np.clip(coords, 0.0, n - 1.0)
     i0 = np.minimum(c.astype(np.int64), n - 2) if n > 1 else np.zeros(c.shape, np.int64)
-    f = (c - i0).astype(np.float64)
+    f = c - i0
     shape = [1, 1, 1]
     shape[axis] = -1
     f = f.reshape(shape)
@@ -163,7 +163,7 @@ def crop(
     u = rng.random(2)
     k = int(rng.integers(4)) * orient
     flip = bool(rng.random() < 0.5)
-    jit = (rng.uniform(-1.0, 1.0, size=6) * jitter).astype(np.float64)
+    jit = rng.uniform(-1.0, 1.0, size=6) * jitter
     if h == 0 or w == 0:  # an empty window (a layer wholly outside the image); draws already consumed
         return np.zeros((h, w, 3), np.float64)
     # A 90-degree turn is done on the output, so sample the transposed extent.
@@ -207,5 +207,5 @@ def jitter_colour(img: np.ndarray, jit: np.ndarray) -> np.ndarray:
     mean = float(grey.mean())
     out = grey + (img - grey) * (1.0 + 2.0 * jit[2])
     out = mean + (out - mean) * (1.0 + jit[1])
-    out = out * ((1.0 + jit[0]) * (1.0 + 0.5 * jit[3:6])).astype(np.float64)
+    out = out * ((1.0 + jit[0]) * (1.0 + 0.5 * jit[3:6]))
     return np.clip(out, 0.0, 1.0, out=out)
