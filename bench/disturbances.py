@@ -102,8 +102,13 @@ def _swirl(images: np.ndarray, level: float, rng: np.random.Generator) -> np.nda
     out = np.empty_like(images)
     for i, image in enumerate(images):
         # radius = H: skimage decays the rotation as exp(-rho / (radius * ln2 / 5)), so the swirl is local.
+        # order 0 (nearest): every output pixel is an input pixel, moved. Bilinear resampling also blurs wherever
+        # the warp lands between pixels, by an amount that rises and falls with the strength: at 32 px that blur
+        # dominated the judges' response (a 0.5-px bilinear shift alone gave shapes fd[judge] 3.0; the strongest
+        # bilinear swirl 0.8, *below* its weakest, 1.4; nearest swirl grows 0.46 -> 0.96), so the swirl tested
+        # sub-pixel blur, already tested by gaussian_blur, rather than geometry.
         strength = level * SWIRL_MAX_STRENGTH
-        swirled = swirl(image, center=centres[i], strength=strength, radius=h, order=1, preserve_range=True)
+        swirled = swirl(image, center=centres[i], strength=strength, radius=h, order=0, preserve_range=True)
         out[i] = _to_uint8(swirled)  # swirl returns float64 in the input's range
     return out
 
@@ -214,7 +219,9 @@ DISTURBANCES: dict[str, Disturbance] = {
         _black_rectangles, "ceil(level * 5) black squares of side H/4 per image at seeded positions"
     ),
     "swirl": Disturbance(
-        _swirl, "skimage swirl, strength = level * 4, radius H, centre seeded within H/8 of the centre"
+        _swirl,
+        "skimage swirl (nearest pixel, no resampling blur), strength = level * 4, radius H, centre seeded "
+        "within H/8 of the centre",
     ),
     "salt_pepper": Disturbance(
         _salt_pepper, "each pixel with probability level * 0.2 set to black or white (seeded, 50/50)"

@@ -216,3 +216,15 @@ def test_bad_input_is_rejected() -> None:
         disturb("contamination", images, 0.5, 0, other=random_images(side=64))
     with pytest.raises(ValueError, match="has only"):
         disturb("contamination", images, 1.0, 0, other=OTHER[:4])
+
+
+def test_swirl_only_moves_pixels_and_never_blends_them() -> None:
+    # Resampling between pixels would blur, a second disturbance inside the swirl; every output colour must be
+    # one of its own input image's colours.
+    images = random_images(n=4)
+    for level in LEVELS:
+        out = run("swirl", images, level)
+        for src, dst in zip(images, out, strict=True):
+            palette = {bytes(p) for p in src.reshape(-1, 3)}
+            assert all(bytes(p) in palette for p in dst.reshape(-1, 3))
+        assert np.any(out != images)
