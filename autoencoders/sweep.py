@@ -1,7 +1,9 @@
-"""Autoencoder sweeps on the val split: the VAE's KL weight and VMAE's L_reg weight (issue 12), and the training
-precision (bf16 autocast or fp32, against the chance a training seed makes).
+"""Autoencoder sweeps on the val split: the VAE's KL weight and VMAE's L_reg weight (issue 12), the training
+precision (bf16 autocast or fp32, against the chance a training seed makes), the shared training budget and the own
+perceptual loss's scale (issue 11: both were first chosen on the eval split).
 
-Run: `python -m autoencoders.sweep vae-kl`, `vmae-reg` or `precision` [--steps N], from the repository root after
+Run: `python -m autoencoders.sweep vae-kl`, `vmae-reg`, `precision`, `ae-steps` or `percep-scale` [--steps N]
+[--threads T], from the repository root after
 `dvc repro featnets` (VMAE's perceptual loss needs `runs/featnets/perceptual.pt`).
 
 Each point trains the real `train_ae` stage (`python -m autoencoders.train ITEM`, in a subprocess) in a scratch
@@ -21,6 +23,10 @@ Measured per point and set (N val images, latent (C, h, w)):
 - mean_std: the per-channel std of the posterior means (`robustness.latent_std`), averaged over channels;
 - psnr_noisy: PSNR of decode(mu + NOISE_EPS * std_c * n), n ~ N(0, I), the Fig. 6 perturbation at one eps; the
   drop from psnr is a cheap smoothness reading beside the pipeline's rFD growth;
+- percep: the perceptual distance of the clean reconstruction (percep[own] where no VGG16 is local, as eval_ae);
+- block_excess: `bench.metrics.block_edge_ratio` of the clean reconstructions over that of the val images
+  themselves (means over images), on VMAE's 8-px patch grid: 1 when the reconstructions show the grid no more
+  than the images do;
 - train_s: the point's training wall time (its meta.json; all phases), for what a setting costs.
 """
 
@@ -43,7 +49,8 @@ from autoencoders.robustness import latent_std
 from bench import layout
 from bench.config import Params, load_params
 from bench.dist import pin_cpu_kernels
-from bench.metrics import psnr
+from bench.featnets import FrozenDistance, load_perceptual
+from bench.metrics import block_edge_ratio, psnr
 from bench.scratch import scratch_params
 from bench.scratch import write_report as write_sweep_report
 from bench.sharding import sample_noise
@@ -54,6 +61,8 @@ ACTIVE_NATS = 0.01  # per latent value; a channel below it carries (almost) no i
 NOISE_EPS = 0.5  # one Fig. 6 level, in units of the per-channel latent std
 NOISE_SEED = 0
 BATCH = 100
+BLOCK_EXCESS_MAX = 1.10  # ae-steps: reconstructions may show the 8-px grid at most 10% more than the images do
+PSNR_SLACK_DB = 0.5  # percep-scale: a scale may cost at most this much val PSNR against the best scale tried
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,26 @@ SWEEPS = {
         "the seeds) is smaller in size than fp32's own seed-to-seed PSNR difference, else fp32",
         seeds=(0, 1),
     ),
+    # One budget for every item (params: `autoencoders.train.steps`). It was raised from 300 to 600 because VMAE's
+    # reconstructions showed its 8-px patch grid at 300, judged by eye on the eval split; here the grid is measured.
+    "ae-steps": Sweep(
+        items=("vmae",),
+        key="autoencoders.train.steps",
+        values=(300, 600, 900),
+        reference=(),
+        rule=f"the smallest budget at which VMAE's val reconstructions show its patch grid at most "
+        f"{BLOCK_EXCESS_MAX:.2f}x as strongly as the val images do (block_excess) on every training set, else the "
+        "largest tried; PSNR and training time per budget are shown for what a larger budget would buy",
+    ),
+    # The own perceptual network's loss scale, shared by every item with a perceptual term (VMAE and SD-VAE).
+    "percep-scale": Sweep(
+        items=("vmae", "sd-vae"),
+        key="autoencoders.percep_own_scale",
+        values=(0.02, 0.05, 0.1, 0.3),
+        reference=(),
+        rule=f"the scale with the lowest val percep, averaged over items and training sets, among the scales whose "
+        f"val PSNR is within {PSNR_SLACK_DB} dB of the best scale's for every item and set",
+    ),
 }
 
 
@@ -124,7 +153,7 @@ def train_point(params: Params, raw: dict, project: Path, item: str, changes: di
 
 
 @torch.no_grad()
-def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str, float]:
+def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: FrozenDistance) -> dict[str, float]:
     """The module docstring's readings of one trained point on the val split of `dataset`."""
     model = load_trained(weights.parent, image_size=params.data.resolution)
     split = open_split(params.paths, dataset, "val")
@@ -136,12 +165,17 @@ def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str,
         for s in range(0, len(split), BATCH)
     ]
     std_c = latent_std(model, batches, torch.device("cpu")).float().view(1, -1, 1, 1)  # (1, C, 1, 1)
-    clean, noisy, kl_c, std_sum, count = [], [], 0.0, 0.0, 0
+    clean, noisy, percep, grid_recon, grid_real = [], [], [], [], []
+    kl_c, std_sum, count = 0.0, 0.0, 0
     for batch in batches:
         x = batch["image"]  # (B, 3, H, W)
         post = model.encode(x)
         mu = post.mode()  # (B, C, h, w)
-        clean.append(psnr(x, model.decode(mu).clamp(-1, 1)))
+        recon = model.decode(mu).clamp(-1, 1)  # (B, 3, H, W)
+        clean.append(psnr(x, recon))
+        percep.append(perceptual(x, recon))
+        grid_recon.append(block_edge_ratio(recon, params.autoencoders.vit.patch_size))  # VMAE's patch grid
+        grid_real.append(block_edge_ratio(x, params.autoencoders.vit.patch_size))
         n = sample_noise(batch["index"].tolist(), mu.shape[1:], NOISE_SEED)  # (B, C, h, w)
         noisy.append(psnr(x, model.decode(mu + NOISE_EPS * std_c * n).clamp(-1, 1)))
         if post.logvar is not None:
@@ -151,7 +185,13 @@ def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str,
             std_sum += post.std.double().sum().item()
         count += mu.shape[0] * mu.shape[2] * mu.shape[3]  # values per channel
     clean_db, noisy_db = torch.cat(clean).mean().item(), torch.cat(noisy).mean().item()
-    row = {"psnr": clean_db, "psnr_noisy": noisy_db, "mean_std": std_c.mean().item()}
+    row = {
+        "psnr": clean_db,
+        "psnr_noisy": noisy_db,
+        "mean_std": std_c.mean().item(),
+        "percep": torch.cat(percep).mean().item(),
+        "block_excess": (torch.cat(grid_recon).mean() / torch.cat(grid_real).mean()).item(),
+    }
     if isinstance(kl_c, torch.Tensor):
         per_channel = kl_c / count  # (C,) nats per latent value
         row |= {
@@ -164,12 +204,16 @@ def measure(params: Params, item: str, weights: Path, dataset: str) -> dict[str,
 
 def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, budget: int) -> None:
     """`docs/sweeps/<name>.csv` (every reading) and `.md` (the table, the rule, the choice)."""
+    if sweep.key == "autoencoders.train.steps":
+        steps_note = "the swept value is each point's training steps"
+    else:
+        steps_note = f"{steps} training steps per point (params budget: {budget}" + (
+            ")" if steps == budget else "; a shorter, provisional sweep: re-run at the budget before trusting it)"
+        )
     intro = [
         f"# Sweep `{name}`: `{sweep.key}`" + (f", seeds {list(sweep.seeds)}" if sweep.seeds else ""),
         "",
-        f"Val split, {steps} training steps per point (params budget: {budget}"
-        + ("" if steps == budget else "; a shorter, provisional sweep: re-run at the budget before trusting it")
-        + f"), `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
+        f"Val split, {steps_note}, `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
     ]
     write_sweep_report(name, rows, intro, f"{sweep.rule}.", f"{sweep.label} = {chosen}")
 
@@ -178,6 +222,8 @@ def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
     """Apply `sweep.rule` to the measured rows (one per point, seed and set)."""
     if name == "precision":
         return choose_precision(rows)
+    if name == "percep-scale":
+        return choose_percep_scale(rows)
     points = [r for r in rows if r["item"] in sweep.items]
     by_value: dict[float, list[dict]] = {}
     for r in points:
@@ -187,6 +233,9 @@ def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
         gap = {v: sum(ref[r["set"]] - r["psnr"] for r in rs) / len(rs) for v, rs in by_value.items()}
         ok = [v for v, rs in by_value.items() if all(r["active"] >= 1 for r in rs)]
         return min(ok, key=lambda v: abs(gap[v] - 2.8)) if ok else None
+    if name == "ae-steps":
+        clean = [v for v, rs in sorted(by_value.items()) if all(r["block_excess"] <= BLOCK_EXCESS_MAX for r in rs)]
+        return clean[0] if clean else max(by_value)
     target = params.autoencoders.variants[sweep.items[0]].vmae.reg_std
     near = [v for v, rs in sorted(by_value.items()) if all(abs(r["post_std"] - target) <= 0.1 * target for r in rs)]
     return near[0] if near else max(by_value)
@@ -204,6 +253,18 @@ def choose_precision(rows: list[dict]) -> str:
         if abs(shift) >= chance:
             return "fp32"
     return "bf16"
+
+
+def choose_percep_scale(rows: list[dict]):
+    """`SWEEPS["percep-scale"].rule`: the lowest mean percep among the scales within PSNR_SLACK_DB of the best."""
+    best = {}
+    for r in rows:
+        best[r["item"], r["set"]] = max(best.get((r["item"], r["set"]), -float("inf")), r["psnr"])
+    by_value: dict[float, list[dict]] = {}
+    for r in rows:
+        by_value.setdefault(r["value"], []).append(r)
+    near = [v for v, rs in by_value.items() if all(best[r["item"], r["set"]] - r["psnr"] <= PSNR_SLACK_DB for r in rs)]
+    return min(near, key=lambda v: sum(r["percep"] for r in by_value[v]) / len(by_value[v]))
 
 
 def train_seconds(project: Path, item: str) -> float:
@@ -230,18 +291,25 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     steps = raw["autoencoders"]["train"]["steps"]
     sweep = SWEEPS[args.sweep]
+    perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
+    if args.sweep == "percep-scale" and perceptual.name != "percep-own":
+        raise ValueError(
+            f"the percep-scale sweep tunes the own perceptual network's scale, but {perceptual.name} is in use "
+            f"(a local VGG16 file), which training never rescales: remove it from {params.paths.weights} to sweep"
+        )
     rows = []
     seeds = sweep.seeds or (raw["seed"],)
     points = [(ref, {}, "", ref) for ref in sweep.reference]
     points += [(item, {sweep.key: v}, v, f"{item}-{sweep.label}={v}") for item in sweep.items for v in sweep.values]
     for item, changes, value, label in points:
         for seed in seeds:
-            tag = f"{label}-steps{steps}" + (f"-seed{seed}" if sweep.seeds else "")
+            budget = "" if sweep.key == "autoencoders.train.steps" else f"-steps{steps}"  # else in the label
+            tag = f"{label}{budget}" + (f"-seed{seed}" if sweep.seeds else "")
             project = point_dir(params, args.sweep, tag).resolve()
             weights = train_point(params, raw, project, item, {**changes, "seed": seed})
             train_s = train_seconds(project, item)
             for dataset in params.autoencoders.train_sets:
-                reading = measure(params, item, weights, dataset)
+                reading = measure(params, item, weights, dataset, perceptual)
                 rows.append(
                     {"item": item, "value": value}
                     | ({"seed": seed} if sweep.seeds else {})

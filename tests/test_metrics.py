@@ -287,3 +287,43 @@ def test_pyramid_swd_is_the_swd_average_with_the_params_settings():
     assert got == direct and got > 0
     assert M.pyramid_swd(a, a, cfg, seed=3) == 0.0
     assert M.SWD_KEY == "swd[pyramid]"
+
+
+def naive_block_edge_ratio(image: np.ndarray, block: int) -> float:
+    """Reference: every horizontal and vertical neighbour pair visited one by one. image (C, H, W)."""
+    across, inside = [], []
+    c, h, w = image.shape
+    for ch in range(c):
+        for i in range(h):
+            for j in range(w):
+                for di, dj in ((0, 1), (1, 0)):
+                    if i + di < h and j + dj < w:
+                        step = abs(float(image[ch, i + di, j + dj]) - float(image[ch, i, j]))
+                        crosses = (j + dj) % block == 0 if dj else (i + di) % block == 0
+                        (across if crosses else inside).append(step)
+    return float(np.mean(across) / np.mean(inside))
+
+
+def test_block_edge_ratio_matches_a_pair_by_pair_count_and_sees_seams():
+    from bench.disturbances import disturb
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).double()  # (B, 3, H, W)
+    got = M.block_edge_ratio(x, block=8)
+    for b in range(3):
+        assert got[b].item() == pytest.approx(naive_block_edge_ratio(images[b].transpose(2, 0, 1), 8), rel=1e-12)
+    ramp = torch.arange(16.0).expand(1, 3, 16, 16)  # one grey step per column everywhere, zero per row
+    assert M.block_edge_ratio(ramp).item() == pytest.approx(1.0)
+    # a smooth image gets 8x8 colour offsets: the grid shows, more at the stronger level
+    yy, xx = np.mgrid[0:32, 0:32]
+    smooth = np.stack([(4 * xx + 2 * yy + 30 * k) % 256 for k in range(3)], -1).astype(np.uint8)[None].repeat(4, 0)
+    ratios = [
+        M.block_edge_ratio(torch.from_numpy(disturb("block_seams", smooth, lv, seed=1)).permute(0, 3, 1, 2).float())
+        .mean()
+        .item()
+        for lv in (0.0, 0.3, 1.0)
+    ]
+    assert ratios[0] == pytest.approx(1.0, abs=0.05) and ratios[0] < ratios[1] < ratios[2]
+    with pytest.raises(ValueError, match="multiples of 8"):
+        M.block_edge_ratio(torch.zeros(1, 3, 12, 16))

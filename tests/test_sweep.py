@@ -81,3 +81,35 @@ def test_a_point_changes_dotted_keys_and_refuses_a_key_params_does_not_have(tmp_
     for typo in ("autoencoders.train.precison", "autoencoders.trian.precision"):
         with pytest.raises(ValueError, match=typo):
             scratch_params(raw, tmp_path / "point", {typo: "bf16"})
+
+
+def test_budget_rule_takes_the_smallest_budget_without_a_visible_patch_grid_on_every_set(tmp_path):
+    params = tiny_params(tmp_path)
+    excess = {300: (1.4, 1.05), 600: (1.08, 1.09), 900: (1.02, 1.01)}
+    rows = [
+        {"item": "vmae", "value": n, "set": s, "block_excess": e}
+        for n, pair in excess.items()
+        for s, e in zip(("shapes", "faces"), pair, strict=True)
+    ]
+    assert choose("ae-steps", SWEEPS["ae-steps"], rows, params) == 600  # 300 shows the grid on shapes
+    gridded = [dict(r, block_excess=1.5) for r in rows]
+    assert choose("ae-steps", SWEEPS["ae-steps"], gridded, params) == 900  # none clean: the largest tried
+
+
+def test_percep_scale_rule_takes_the_lowest_percep_among_scales_within_the_psnr_slack(tmp_path):
+    params = tiny_params(tmp_path)
+    # (psnr, percep) per scale, the same on both sets and items but sd-vae's PSNR 2 dB lower throughout
+    readings = {0.02: (23.0, 0.50), 0.05: (22.9, 0.40), 0.1: (22.6, 0.35), 0.3: (22.0, 0.30)}
+    rows = [
+        {"item": item, "value": v, "set": s, "psnr": p - (2.0 if item == "sd-vae" else 0.0), "percep": q}
+        for v, (p, q) in readings.items()
+        for item in ("vmae", "sd-vae")
+        for s in ("shapes", "faces")
+    ]
+    assert choose("percep-scale", SWEEPS["percep-scale"], rows, params) == 0.1  # 0.3 costs 1.0 dB
+    # one item and set losing more than the slack at 0.1 rules 0.1 out
+    worse = [
+        dict(r, psnr=r["psnr"] - 0.5) if (r["value"], r["item"], r["set"]) == (0.1, "sd-vae", "faces") else r
+        for r in rows
+    ]
+    assert choose("percep-scale", SWEEPS["percep-scale"], worse, params) == 0.05
