@@ -57,7 +57,10 @@ class TrainResult:
     ema: nn.Module | None  # EMA copy, when cfg.ema_decay > 0
     step: int
     metrics: dict[str, float]  # last logged values
-    wall_time_s: float  # this process's training time (excludes time before a resume)
+    # Seconds of training over the whole run, summed across resumes: each checkpoint carries the time spent up to its
+    # step, so a run resumed after an interruption reports what it cost (steps lost after the last checkpoint and
+    # redone are counted once). NaN when resumed from a checkpoint that predates this record.
+    wall_time_s: float
     plateau: dict[str, Any]  # `bench.plateau.plateau` of the whole run's per-step loss (rank 0's), for meta.json
 
 
@@ -208,7 +211,7 @@ def train(
         else None
     )
 
-    step, resumed = 0, False
+    step, resumed, before_s = 0, False, 0.0
     history: list[float] = []  # per-step "loss" on this rank, for the plateau verdict; checkpointed for resume
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
@@ -224,7 +227,8 @@ def train(
                 ema.load_state_dict(state["ema"])
             step, resumed = int(state["step"]), True
             history = state["loss_history"].tolist()
-            log.info("resumed from %s at step %d", latest, step)
+            before_s = float(state.get("train_s", float("nan")))  # NaN: an older checkpoint, time unknown
+            log.info("resumed from %s at step %d (%.1f s of training before it)", latest, step, before_s)
     torch.manual_seed(seed + dist.rank)
 
     runner: nn.Module = _LossModule(model, loss_fn)
@@ -315,6 +319,7 @@ def train(
                 "loss_history": torch.tensor(history, dtype=torch.float64),
                 "seed": seed,
                 "signature": signature,
+                "train_s": before_s + time.perf_counter() - start_time,
             }
             save_checkpoint(ckpt_dir / ckpt_name(step), state)
             prune_checkpoints(ckpt_dir, KEEP_CHECKPOINTS)
@@ -326,7 +331,7 @@ def train(
         ema=ema.module if ema is not None else None,
         step=step,
         metrics=last,
-        wall_time_s=time.perf_counter() - start_time,
+        wall_time_s=before_s + time.perf_counter() - start_time,
         plateau=plateau(history, cfg.plateau),
     )
 

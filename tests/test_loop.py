@@ -66,7 +66,12 @@ def test_sigkill_then_resume_matches_uninterrupted_bitwise(tmp_path):
     proc.wait()
     ckpt = latest_checkpoint(killed / "ckpt")
     assert ckpt is not None and load_checkpoint(ckpt)["step"] < 9, "the run must die before finishing"
+    # The killed process slept 0.02 s per item (8 per step): its checkpoint carries that time, and the resumed run
+    # reports the whole run's training time, not only its own few milliseconds.
+    before = load_checkpoint(ckpt)
+    assert before["train_s"] >= 0.9 * 0.02 * 8 * before["step"]
     resumed = w.run(str(killed), steps=9)
+    assert resumed.wall_time_s > before["train_s"]
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     for a, b in zip(straight.ema.state_dict().values(), resumed.ema.state_dict().values(), strict=True):
