@@ -8,6 +8,7 @@ an error that names the file.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 from pathlib import Path
@@ -18,6 +19,24 @@ import torch
 from bench.outputs import atomic_path
 
 CKPT_PATTERN = re.compile(r"^ckpt_(\d{8})\.pt$")
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("bench", "autoencoders", "diffusion", "analysis")  # the project's code; tests and notebooks excluded
+
+
+def code_fingerprint(root: Path = ROOT) -> str:
+    """sha256 over the relative path and bytes of every `.py` file of the project's packages under `root`.
+
+    A training checkpoint records it, and the loop resumes only a checkpoint made by the same code. Checkpoint
+    folders outlive a stage's re-run (DVC `persist`), and DVC re-runs a training stage exactly when its code or
+    params changed: without this, the stage would resume its old final checkpoint and hand back the old weights
+    under the new code. The whole project, not the stage's import closure: an edit anywhere makes an interrupted
+    run start again rather than resume (a cost), but never resumes weights from other code.
+    """
+    digest = hashlib.sha256()
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def ckpt_name(step: int) -> str:

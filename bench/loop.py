@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from bench.ckpt import (
     ckpt_name,
+    code_fingerprint,
     latest_checkpoint,
     load_checkpoint,
     prune_checkpoints,
@@ -59,7 +60,7 @@ class TrainResult:
     metrics: dict[str, float]  # last logged values
     # Seconds of training over the whole run, summed across resumes: each checkpoint carries the time spent up to its
     # step, so a run resumed after an interruption reports what it cost (steps lost after the last checkpoint and
-    # redone are counted once). NaN when resumed from a checkpoint that predates this record.
+    # redone are counted once).
     wall_time_s: float
     plateau: dict[str, Any]  # `bench.plateau.plateau` of the whole run's per-step loss (rank 0's), for meta.json
 
@@ -213,12 +214,24 @@ def train(
 
     step, resumed, before_s = 0, False, 0.0
     history: list[float] = []  # per-step "loss" on this rank, for the plateau verdict; checkpointed for resume
+    # What else decides the weights: the code (see `code_fingerprint`) and, on the CPU, the kernels and thread count
+    # (oneDNN and ATen split reductions by thread; `runtime.cpu_isa` picks the kernels).
+    made_by = {"code": code_fingerprint(), "device": dist.device.type}
+    if dist.device.type == "cpu":
+        made_by |= {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
     latest = latest_checkpoint(ckpt_dir)
     if latest is not None:
         state = load_checkpoint(latest)
         same = state.get("params") == as_dict(cfg) and state.get("groups") == as_dict(group_settings)
         if not same or state.get("seed") != seed or state.get("signature") != signature:
             log.warning("ignoring %s: it was trained with other settings; starting from step 0", latest)
+        elif state.get("made_by") != made_by:
+            log.warning(
+                "ignoring %s: it was made by other code, kernels or thread count (%s, now %s); starting from step 0",
+                latest,
+                {k: v for k, v in (state.get("made_by") or {}).items() if k != "code"},
+                {k: v for k, v in made_by.items() if k != "code"},
+            )
         else:
             model.load_state_dict(state["model"])
             for key, opt in optimizers.items():
@@ -227,7 +240,7 @@ def train(
                 ema.load_state_dict(state["ema"])
             step, resumed = int(state["step"]), True
             history = state["loss_history"].tolist()
-            before_s = float(state.get("train_s", float("nan")))  # NaN: an older checkpoint, time unknown
+            before_s = float(state["train_s"])
             log.info("resumed from %s at step %d (%.1f s of training before it)", latest, step, before_s)
     torch.manual_seed(seed + dist.rank)
 
@@ -319,6 +332,7 @@ def train(
                 "loss_history": torch.tensor(history, dtype=torch.float64),
                 "seed": seed,
                 "signature": signature,
+                "made_by": made_by,
                 "train_s": before_s + time.perf_counter() - start_time,
             }
             save_checkpoint(ckpt_dir / ckpt_name(step), state)

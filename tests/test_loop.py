@@ -16,7 +16,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from bench.ckpt import latest_checkpoint, load_checkpoint
+from bench import loop
+from bench.ckpt import code_fingerprint, latest_checkpoint, load_checkpoint
 from bench.config import OptimGroupCfg
 from bench.loop import build_optimizers, lr_factor, shard_batches, train
 from tests import loop_worker as w
@@ -194,3 +195,34 @@ def test_ddp_two_gloo_ranks_hold_identical_weights(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert any(not torch.equal(a[k], init[k]) for k in a), "weights must have moved"
+
+
+def test_a_finished_run_resumed_reports_its_whole_training_time(tmp_path):
+    first = w.run(str(tmp_path), steps=3, delay=0.005)  # 8 items a step: at least 0.12 s of training
+    again = w.run(str(tmp_path), steps=3)  # resumes at the last step: no step left to train
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["train_s"]
+    assert first.wall_time_s >= saved >= 3 * 8 * 0.005
+    assert saved <= again.wall_time_s < saved + 0.1  # the checkpoint's time, plus this process's moment
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_made_by_other_code_is_not_resumed(tmp_path, monkeypatch):
+    w.run(str(tmp_path), steps=3, delay=0.005)
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["train_s"]
+    monkeypatch.setattr(loop, "code_fingerprint", lambda: "edited")
+    again = w.run(str(tmp_path), steps=3)  # no delay: trained again from step 0, quickly
+    assert again.wall_time_s < saved
+    assert load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["made_by"]["code"] == "edited"
+
+
+def test_code_fingerprint_follows_the_packages_bytes_and_nothing_else(tmp_path):
+    for rel in ("bench/a.py", "diffusion/b.py", "tests/t.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    before = code_fingerprint(tmp_path)
+    (tmp_path / "tests/t.py").write_text("x = 2\n")
+    assert code_fingerprint(tmp_path) == before  # tests are not the models' code
+    (tmp_path / "diffusion/b.py").write_text("x = 2\n")
+    assert code_fingerprint(tmp_path) != before
+    assert len(code_fingerprint()) == 64  # the repository's own packages
