@@ -3,13 +3,14 @@ precision (bf16 autocast or fp32, against the chance a training seed makes), the
 perceptual loss's scale (issue 11: both were first chosen on the eval split).
 
 Run: `python -m autoencoders.sweep vae-kl`, `vmae-reg`, `precision`, `ae-steps` or `percep-scale` [--steps N]
-[--threads T], from the repository root after
-`dvc repro featnets` (VMAE's perceptual loss needs `runs/featnets/perceptual.pt`).
+[--threads T] (--steps: not for ae-steps, whose points set their own), from the repository root after
+`dvc repro featnets` (every sweep reads `runs/featnets/perceptual.pt`: the perceptual losses and the percep reading).
 
 Each point trains the real `train_ae` stage (`python -m autoencoders.train ITEM`, in a subprocess) in a scratch
-project (`bench.scratch`) under `runs/sweeps/<sweep>/<item>-<key>=<value>-steps<N>[-seed<s>]/` whose params.yaml is
-the repository's with one key changed (and, for a sweep over seeds, `seed`); the data and the perceptual network are
-the repository's own (symlinked). Points resume: a finished point is read back, not retrained. Every point is then
+project (`bench.scratch`) under `runs/sweeps/<sweep>/<item>-<key>=<value>-steps<N>[-seed<s>]/` (ae-steps: without
+`-steps<N>`, the value is the steps) whose params.yaml is the repository's with one key changed (and, for a sweep
+over seeds, `seed`); the data and the perceptual network are the repository's own (symlinked). Points resume: a
+finished point is read back, not retrained, and a point trained under other params is an error. Every point is then
 measured on the VAL split of each training set (never eval: this is where the choice is made) and the sweep writes
 `docs/sweeps/<sweep>.{csv,md}`, committed, with the rule that picked the value. The rule is fixed before the numbers
 are seen (`Sweep.rule`).
@@ -24,9 +25,9 @@ Measured per point and set (N val images, latent (C, h, w)):
 - psnr_noisy: PSNR of decode(mu + NOISE_EPS * std_c * n), n ~ N(0, I), the Fig. 6 perturbation at one eps; the
   drop from psnr is a cheap smoothness reading beside the pipeline's rFD growth;
 - percep: the perceptual distance of the clean reconstruction (percep[own] where no VGG16 is local, as eval_ae);
-- block_excess: `bench.metrics.block_edge_ratio` of the clean reconstructions over that of the val images
-  themselves (means over images), on VMAE's 8-px patch grid: 1 when the reconstructions show the grid no more
-  than the images do;
+- block_excess: the steps between neighbouring pixels across VMAE's patch grid over those elsewhere
+  (`bench.blockiness.block_edge_steps`, each pooled over the val images), for the clean reconstructions, over the
+  same for the val images themselves: 1 when the reconstructions show the grid no more than the images do;
 - train_s: the point's training wall time (its meta.json; all phases), for what a setting costs.
 """
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -47,10 +49,11 @@ import yaml
 from autoencoders import load_trained
 from autoencoders.robustness import latent_std
 from bench import layout
+from bench.blockiness import block_edge_steps
 from bench.config import Params, load_params
 from bench.dist import pin_cpu_kernels
-from bench.featnets import FrozenDistance, load_perceptual
-from bench.metrics import block_edge_ratio, psnr
+from bench.featnets import FrozenDistance, load_perceptual, vgg16_candidates
+from bench.metrics import psnr
 from bench.scratch import scratch_params
 from bench.scratch import write_report as write_sweep_report
 from bench.sharding import sample_noise
@@ -128,7 +131,9 @@ SWEEPS = {
         values=(0.02, 0.05, 0.1, 0.3),
         reference=(),
         rule=f"the scale with the lowest val percep, averaged over items and training sets, among the scales whose "
-        f"val PSNR is within {PSNR_SLACK_DB} dB of the best scale's for every item and set",
+        f"val PSNR is within {PSNR_SLACK_DB} dB of the best scale's for every item and set; if none is, the scale "
+        "whose largest PSNR loss is smallest. percep is the own network's distance, the loss being scaled, so a "
+        "larger scale lowers it by construction: in effect the rule takes the largest scale within the PSNR slack",
     ),
 }
 
@@ -137,16 +142,36 @@ def point_dir(params: Params, sweep: str, label: str) -> Path:
     return layout.run_dir(params.paths, "sweeps", sweep, label)
 
 
+def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested params -> {dotted key: leaf value}."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out |= flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
 def train_point(params: Params, raw: dict, project: Path, item: str, changes: dict[str, Any]) -> Path:
-    """Train `item` with `changes` made through the real train_ae stage; return its weights file."""
+    """Train `item` with `changes` made through the real train_ae stage; return its weights file. A finished point
+    is read back, not retrained, but only if its params are the ones wanted now (paths aside)."""
     weights = layout.autoencoder_weights(project / "runs", item)  # beside its params.json in the item's folder
+    wanted = scratch_params(raw, project, changes)
     if weights.is_file():
-        return weights  # a finished point: read back, not retrained
+        stored = flat(yaml.safe_load((project / "params.yaml").read_text()))
+        now = flat(wanted)
+        differ = sorted(
+            k for k in stored.keys() | now.keys() if not k.startswith("paths.") and stored.get(k) != now.get(k)
+        )
+        if differ:
+            raise ValueError(
+                f"sweep point {project} was trained with other params ({', '.join(differ[:6])}): run the sweep with "
+                "the params (and --threads/--steps) it was trained with, or delete that folder to retrain it"
+            )
+        return weights
     (project / "runs").mkdir(parents=True, exist_ok=True)
     featnets = project / "runs" / "featnets"
     if not featnets.exists():
         featnets.symlink_to(layout.run_dir(params.paths, "featnets").resolve(), target_is_directory=True)
-    (project / "params.yaml").write_text(yaml.safe_dump(scratch_params(raw, project, changes)))
+    (project / "params.yaml").write_text(yaml.safe_dump(wanted))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "autoencoders.train", item], cwd=project, env=env, check=True)
     return weights
@@ -154,7 +179,8 @@ def train_point(params: Params, raw: dict, project: Path, item: str, changes: di
 
 @torch.no_grad()
 def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: FrozenDistance) -> dict[str, float]:
-    """The module docstring's readings of one trained point on the val split of `dataset`."""
+    """The module docstring's readings of one trained point on the val split of `dataset`; `perceptual` gives the
+    `percep` reading (`bench.featnets.load_perceptual` at scale 1, as eval_ae)."""
     model = load_trained(weights.parent, image_size=params.data.resolution)
     split = open_split(params.paths, dataset, "val")
     batches = [
@@ -165,7 +191,7 @@ def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: 
         for s in range(0, len(split), BATCH)
     ]
     std_c = latent_std(model, batches, torch.device("cpu")).float().view(1, -1, 1, 1)  # (1, C, 1, 1)
-    clean, noisy, percep, grid_recon, grid_real = [], [], [], [], []
+    clean, noisy, percep, grid_recon, grid_real = [], [], [], [], []  # grid_*: (across, inside) per batch
     kl_c, std_sum, count = 0.0, 0.0, 0
     for batch in batches:
         x = batch["image"]  # (B, 3, H, W)
@@ -174,8 +200,8 @@ def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: 
         recon = model.decode(mu).clamp(-1, 1)  # (B, 3, H, W)
         clean.append(psnr(x, recon))
         percep.append(perceptual(x, recon))
-        grid_recon.append(block_edge_ratio(recon, params.autoencoders.vit.patch_size))  # VMAE's patch grid
-        grid_real.append(block_edge_ratio(x, params.autoencoders.vit.patch_size))
+        grid_recon.append(block_edge_steps(recon, params.autoencoders.vit.patch_size))  # VMAE's patch grid
+        grid_real.append(block_edge_steps(x, params.autoencoders.vit.patch_size))
         n = sample_noise(batch["index"].tolist(), mu.shape[1:], NOISE_SEED)  # (B, C, h, w)
         noisy.append(psnr(x, model.decode(mu + NOISE_EPS * std_c * n).clamp(-1, 1)))
         if post.logvar is not None:
@@ -190,7 +216,7 @@ def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: 
         "psnr_noisy": noisy_db,
         "mean_std": std_c.mean().item(),
         "percep": torch.cat(percep).mean().item(),
-        "block_excess": (torch.cat(grid_recon).mean() / torch.cat(grid_real).mean()).item(),
+        "block_excess": (pooled_ratio(grid_recon) / pooled_ratio(grid_real)).item(),
     }
     if isinstance(kl_c, torch.Tensor):
         per_channel = kl_c / count  # (C,) nats per latent value
@@ -200,6 +226,11 @@ def measure(params: Params, item: str, weights: Path, dataset: str, perceptual: 
             "post_std": std_sum / (count * per_channel.numel()),
         }
     return row
+
+
+def pooled_ratio(steps: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Mean step across the grid over mean step elsewhere, over every image of `steps` (batches of (B,), (B,))."""
+    return torch.cat([a for a, _ in steps]).mean() / torch.cat([b for _, b in steps]).mean()
 
 
 def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, budget: int) -> None:
@@ -213,9 +244,13 @@ def write_report(name: str, sweep: Sweep, rows: list[dict], chosen, steps: int, 
     intro = [
         f"# Sweep `{name}`: `{sweep.key}`" + (f", seeds {list(sweep.seeds)}" if sweep.seeds else ""),
         "",
-        f"Val split, {steps_note}, `python -m autoencoders.sweep {name}`. Readings: see `autoencoders/sweep.py`.",
+        f"Val split, {steps_note}, `python -m autoencoders.sweep {' '.join(sys.argv[1:]) or name}`. "
+        "Readings: see `autoencoders/sweep.py`.",
     ]
-    write_sweep_report(name, rows, intro, f"{sweep.rule}.", f"{sweep.label} = {chosen}")
+    choice = f"{sweep.label} = {chosen}"
+    if name == "ae-steps" and not any(ae_steps_clean(rows)):
+        choice += f" (the rule's fallback: no budget tried met block_excess <= {BLOCK_EXCESS_MAX:.2f} on every set)"
+    write_sweep_report(name, rows, intro, f"{sweep.rule}.", choice)
 
 
 def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
@@ -234,7 +269,7 @@ def choose(name: str, sweep: Sweep, rows: list[dict], params: Params):
         ok = [v for v, rs in by_value.items() if all(r["active"] >= 1 for r in rs)]
         return min(ok, key=lambda v: abs(gap[v] - 2.8)) if ok else None
     if name == "ae-steps":
-        clean = [v for v, rs in sorted(by_value.items()) if all(r["block_excess"] <= BLOCK_EXCESS_MAX for r in rs)]
+        clean = ae_steps_clean(points)
         return clean[0] if clean else max(by_value)
     target = params.autoencoders.variants[sweep.items[0]].vmae.reg_std
     near = [v for v, rs in sorted(by_value.items()) if all(abs(r["post_std"] - target) <= 0.1 * target for r in rs)]
@@ -255,15 +290,29 @@ def choose_precision(rows: list[dict]) -> str:
     return "bf16"
 
 
-def choose_percep_scale(rows: list[dict]):
+def ae_steps_clean(rows: list[dict]) -> list[int]:
+    """The budgets, ascending, at which VMAE's block_excess is within BLOCK_EXCESS_MAX on every set."""
+    by_value: dict[int, list[dict]] = {}
+    for r in rows:
+        if r["item"] == "vmae":
+            by_value.setdefault(r["value"], []).append(r)
+    return [v for v, rs in sorted(by_value.items()) if all(r["block_excess"] <= BLOCK_EXCESS_MAX for r in rs)]
+
+
+def choose_percep_scale(rows: list[dict]) -> float:
     """`SWEEPS["percep-scale"].rule`: the lowest mean percep among the scales within PSNR_SLACK_DB of the best."""
+    if not all(math.isfinite(r["psnr"]) and math.isfinite(r["percep"]) for r in rows):
+        raise ValueError("a percep-scale point has a non-finite PSNR or percep: look at its training log first")
     best = {}
     for r in rows:
-        best[r["item"], r["set"]] = max(best.get((r["item"], r["set"]), -float("inf")), r["psnr"])
+        best[r["item"], r["set"]] = max(best.get((r["item"], r["set"]), -math.inf), r["psnr"])
     by_value: dict[float, list[dict]] = {}
     for r in rows:
         by_value.setdefault(r["value"], []).append(r)
-    near = [v for v, rs in by_value.items() if all(best[r["item"], r["set"]] - r["psnr"] <= PSNR_SLACK_DB for r in rs)]
+    loss = {v: max(best[r["item"], r["set"]] - r["psnr"] for r in rs) for v, rs in by_value.items()}
+    near = [v for v in by_value if loss[v] <= PSNR_SLACK_DB]
+    if not near:
+        return min(by_value, key=lambda v: loss[v])
     return min(near, key=lambda v: sum(r["percep"] for r in by_value[v]) / len(by_value[v]))
 
 
@@ -293,18 +342,21 @@ def main() -> None:
     sweep = SWEEPS[args.sweep]
     perceptual = load_perceptual(params.paths.weights, layout.featnet(params.paths, "perceptual"))
     if args.sweep == "percep-scale" and perceptual.name != "percep-own":
+        found = next(p for p in vgg16_candidates(params.paths.weights) if p.is_file())
         raise ValueError(
             f"the percep-scale sweep tunes the own perceptual network's scale, but {perceptual.name} is in use "
-            f"(a local VGG16 file), which training never rescales: remove it from {params.paths.weights} to sweep"
+            f"({found}), which training never rescales: move that file away to sweep"
         )
+    if args.sweep == "ae-steps" and args.steps is not None:
+        raise ValueError("--steps does not apply to ae-steps: each of its points sets its own steps")
     rows = []
     seeds = sweep.seeds or (raw["seed"],)
     points = [(ref, {}, "", ref) for ref in sweep.reference]
     points += [(item, {sweep.key: v}, v, f"{item}-{sweep.label}={v}") for item in sweep.items for v in sweep.values]
     for item, changes, value, label in points:
         for seed in seeds:
-            budget = "" if sweep.key == "autoencoders.train.steps" else f"-steps{steps}"  # else in the label
-            tag = f"{label}{budget}" + (f"-seed{seed}" if sweep.seeds else "")
+            steps_tag = "" if sweep.key == "autoencoders.train.steps" else f"-steps{steps}"  # else in the label
+            tag = f"{label}{steps_tag}" + (f"-seed{seed}" if sweep.seeds else "")
             project = point_dir(params, args.sweep, tag).resolve()
             weights = train_point(params, raw, project, item, {**changes, "seed": seed})
             train_s = train_seconds(project, item)

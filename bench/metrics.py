@@ -89,25 +89,6 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(255.0**2 / err)  # err == 0 -> inf, as scikit-image
 
 
-def block_edge_ratio(x: torch.Tensor, block: int = 8) -> torch.Tensor:
-    """How strongly a patch grid shows: the mean absolute step between neighbouring pixels across the lines of a
-    `block`-px grid, over the mean step everywhere else. About 1 for an image without a grid; a ViT autoencoder's
-    seams raise it. Written here: a few lines of finite differences, and the libraries this suite uses
-    (scikit-image, torch-fidelity, lpips) have no blockiness measure.
-
-    Args: x (B, C, H, W), H and W multiples of `block`. Returns: (B,) ratios.
-    """
-    if x.dim() != 4 or x.shape[2] % block or x.shape[3] % block:
-        raise ValueError(f"expected (B, C, H, W) with H, W multiples of {block}, got {tuple(x.shape)}")
-    dx = (x[..., :, 1:] - x[..., :, :-1]).abs()  # (B, C, H, W-1): step between columns j and j+1
-    dy = (x[..., 1:, :] - x[..., :-1, :]).abs()  # (B, C, H-1, W)
-    on_x = (torch.arange(1, x.shape[3], device=x.device) % block) == 0  # (W-1,): j+1 starts a block
-    on_y = (torch.arange(1, x.shape[2], device=x.device) % block) == 0  # (H-1,)
-    across = torch.cat([dx[..., on_x].flatten(1), dy[..., on_y, :].flatten(1)], 1).mean(1)  # (B,)
-    inside = torch.cat([dx[..., ~on_x].flatten(1), dy[..., ~on_y, :].flatten(1)], 1).mean(1)  # (B,)
-    return across / inside.clamp_min(1e-12)
-
-
 def gaussian_window(sigma: float = SSIM_SIGMA, taps: int = SSIM_TAPS) -> torch.Tensor:
     """Normalised 1-D Gaussian, (taps,) float64 (scipy's gaussian_filter kernel for truncate = (taps // 2) / sigma)."""
     t = torch.arange(taps, dtype=torch.float64) - taps // 2

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from autoencoders.sweep import SWEEPS, choose
+from autoencoders.sweep import SWEEPS, choose, train_point
+from bench import layout
 from bench.scratch import scratch_params
 from tests.conftest import tiny_params, tiny_raw
 
@@ -113,3 +115,34 @@ def test_percep_scale_rule_takes_the_lowest_percep_among_scales_within_the_psnr_
         for r in rows
     ]
     assert choose("percep-scale", SWEEPS["percep-scale"], worse, params) == 0.05
+
+
+def test_percep_scale_rule_falls_back_to_the_smallest_worst_psnr_loss_and_refuses_nan(tmp_path):
+    params = tiny_params(tmp_path)
+    # vmae is best at 0.02, sd-vae at 0.3, 1 dB apart: no scale is within 0.5 dB of both bests
+    psnr = {("vmae", 0.02): 23.0, ("vmae", 0.3): 22.0, ("sd-vae", 0.02): 21.0, ("sd-vae", 0.3): 22.0}
+    rows = [
+        {"item": i, "value": v, "set": "shapes", "psnr": p, "percep": 0.5 - v} for (i, v), p in psnr.items()
+    ] + [{"item": "vmae", "value": 0.1, "set": "shapes", "psnr": 22.4, "percep": 0.4},
+         {"item": "sd-vae", "value": 0.1, "set": "shapes", "psnr": 21.4, "percep": 0.4}]  # fmt: skip
+    assert (
+        choose("percep-scale", SWEEPS["percep-scale"], rows, params) == 0.1
+    )  # none within 0.5 dB; worst losses 0.6 vs 1.0, 1.0
+    rows[0]["percep"] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        choose("percep-scale", SWEEPS["percep-scale"], rows, params)
+
+
+def test_a_finished_point_trained_under_other_params_is_an_error_not_a_reading(tmp_path):
+    params = tiny_params(tmp_path)
+    raw = tiny_raw(tmp_path)
+    project = tmp_path / "point"
+    weights = layout.autoencoder_weights(project / "runs", "vmae")
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"finished")
+    changes = {"autoencoders.percep_own_scale": 0.1}
+    (project / "params.yaml").write_text(yaml.safe_dump(scratch_params(raw, project, changes)))
+    assert train_point(params, raw, project, "vmae", changes) == weights  # same params: read back
+    raw["autoencoders"]["train"]["lr"] = 123.0
+    with pytest.raises(ValueError, match=r"other params \(autoencoders.train.lr\)"):
+        train_point(params, raw, project, "vmae", changes)
