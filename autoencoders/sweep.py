@@ -150,17 +150,25 @@ def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# The params the train_ae stage reads (its `params:` in dvc.yaml), the item's own variant added by `trains`.
+TRAIN_PARAMS = ("seed", "runtime", "data.resolution", "autoencoders.train_sets", "autoencoders.train",
+                "autoencoders.conv", "autoencoders.vit", "autoencoders.percep_own_scale")  # fmt: skip
+
+
+def trains(key: str, item: str) -> bool:
+    """Whether the dotted params key is one `train_ae item` reads (paths and other items' settings are not)."""
+    return any(key == p or key.startswith(f"{p}.") for p in (*TRAIN_PARAMS, f"autoencoders.variants.{item}"))
+
+
 def train_point(params: Params, raw: dict, project: Path, item: str, changes: dict[str, Any]) -> Path:
     """Train `item` with `changes` made through the real train_ae stage; return its weights file. A finished point
-    is read back, not retrained, but only if its params are the ones wanted now (paths aside)."""
+    is read back, not retrained, but only if the params its training reads are the ones wanted now."""
     weights = layout.autoencoder_weights(project / "runs", item)  # beside its params.json in the item's folder
     wanted = scratch_params(raw, project, changes)
     if weights.is_file():
         stored = flat(yaml.safe_load((project / "params.yaml").read_text()))
         now = flat(wanted)
-        differ = sorted(
-            k for k in stored.keys() | now.keys() if not k.startswith("paths.") and stored.get(k) != now.get(k)
-        )
+        differ = sorted(k for k in stored.keys() | now.keys() if trains(k, item) and stored.get(k) != now.get(k))
         if differ:
             raise ValueError(
                 f"sweep point {project} was trained with other params ({', '.join(differ[:6])}): run the sweep with "

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoencoders.sweep import SWEEPS, choose, train_point
+from autoencoders.sweep import SWEEPS, TRAIN_PARAMS, choose, train_point, trains
 from bench import layout
 from bench.scratch import scratch_params
 from tests.conftest import tiny_params, tiny_raw
@@ -146,3 +146,12 @@ def test_a_finished_point_trained_under_other_params_is_an_error_not_a_reading(t
     raw["autoencoders"]["train"]["lr"] = 123.0
     with pytest.raises(ValueError, match=r"other params \(autoencoders.train.lr\)"):
         train_point(params, raw, project, "vmae", changes)
+
+
+def test_the_point_check_reads_the_params_train_ae_reads_as_dvc_yaml_lists_them():
+    stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["train_ae"]["do"]
+    listed = [p.replace("${key}", "vmae") for p in stage["params"]]
+    assert sorted(listed) == sorted((*TRAIN_PARAMS, "autoencoders.variants.vmae"))
+    assert trains("autoencoders.variants.vmae.vmae.reg_weight", "vmae")
+    assert not trains("autoencoders.variants.vmae-lm-reg.vmae.reg_weight", "vmae")
+    assert not trains("diffusion.train.steps", "vmae") and not trains("paths.runs", "vmae")
