@@ -20,7 +20,9 @@ from bench.outputs import atomic_path
 
 CKPT_PATTERN = re.compile(r"^ckpt_(\d{8})\.pt$")
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("bench", "autoencoders", "diffusion", "analysis")  # the project's code; tests and notebooks excluded
+# The project's code packages, lowest layer first (tests/stage_closure.py checks imports run down them); tests and
+# notebooks are not among them.
+PACKAGES = ("bench", "autoencoders", "diffusion", "analysis")
 
 
 def code_fingerprint(root: Path = ROOT) -> str:

@@ -19,7 +19,9 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-LAYERS = ("bench", "autoencoders", "diffusion", "analysis")
+from bench.ckpt import PACKAGES
+
+LAYERS = PACKAGES  # bench -> autoencoders -> diffusion -> analysis
 LAYERING = " -> ".join(LAYERS)
 
 
