@@ -92,11 +92,17 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
 
 
 def test_changed_settings_do_not_resume(tmp_path):
-    w.run(str(tmp_path), steps=3)
-    res = train(
-        w.make_model(), w.loss, w.Points(), w.train_cfg(4, ema=0.5), tmp_path, seed=5, dist=w.setup(w.RUNTIME, seed=0)
-    )
-    assert res.step == 4 and res.wall_time_s > 0  # trained 4 fresh steps, ignoring the 3-step checkpoint
+    def other_settings(out):  # `w.run`'s model, data and seed, at half its learning rate
+        cfg = dataclasses.replace(w.train_cfg(4), lr=5e-3)
+        return train(w.make_model(), w.loss, w.Points(), cfg, out, seed=5, dist=w.setup(w.RUNTIME, seed=5))
+
+    w.run(str(tmp_path / "a"), steps=3)
+    over_old = other_settings(tmp_path / "a")  # finds a 3-step checkpoint of other settings and must ignore it
+    fresh = other_settings(tmp_path / "b")
+    assert over_old.step == fresh.step == 4
+    # Resuming step 3 would give other weights: this fails with the settings check disabled in `train`.
+    for (k, a), b in zip(fresh.model.state_dict().items(), over_old.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
