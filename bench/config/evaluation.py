@@ -107,6 +107,8 @@ class CompressCfg:
 
     sets: dict[str, Literal["object", "part"]]  # dataset -> mask level it measures (ADE20K / CelebAMask-HQ analogues)
     images: int = bound(ge=1)  # eval images per set
+    upscale: int = bound(ge=1)  # encode the sets rendered at data.resolution x this (embedded, resolution-free
+    # generators only): at 32 px a face part spans 1-3 px and never owns a cell of the f8 grid
     min_pixels: int = bound(ge=1)  # latent positions a segment needs to count
     kernel: Literal["gaussian", "cosine"]
     bandwidth: float = bound(ge=0.0)  # Gaussian kernel width on standardised features; 0 = per-image median distance
