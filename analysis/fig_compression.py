@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -87,6 +88,8 @@ def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, s
         ax.set_xlabel("compression degree σ²  (lower = stronger)")
         ax.set_ylabel("semantic disentanglement ρ = u_intra / u_inter")
         title = f"({letter}) {style.level_title(dataset, level)}"
+        if not pd.isna(raw.resolution):
+            title += f" at {raw.resolution:.0f} px"
         raw_row = dict(raw) | {"dataset": dataset, "level": level}
         if results.level_unmeasured(raw_row) is not None:  # say it on the panel: the claims skip this level
             title += (f"\nnot measured: {raw.segments_owning_a_cell:.0%} of segments own a latent cell "

@@ -169,6 +169,8 @@ def compression(runs: str | Path, items: list[str], with_raw: bool = True) -> pd
                     "rho_lo": v["rho_ci"][0],
                     "rho_hi": v["rho_ci"][1],
                     "n_images": v["n_images"],
+                    "resolution": v.get("resolution", math.nan),  # px the set was rendered and encoded at
+                    "psnr": v.get("psnr", math.nan),  # the item's reconstruction there (none for raw)
                     **{k: v.get(k, math.nan) for k in CELL_FIELDS},
                 }
             )

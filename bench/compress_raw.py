@@ -77,27 +77,29 @@ def raw_featurise(side: int, mode: str):
 
 def main(params: Params) -> None:
     cfg = params.analysis.compress
-    splits = open_masked_sets(params.paths, cfg)
+    factor = grid_factor(params.autoencoders, params.data.resolution)
+    res = params.data.resolution * cfg.upscale  # the sets' resolution (`open_masked_sets`)
+    side = res // factor
+    check_grid(side, cfg)
+    splits = open_masked_sets(params)
     setup_logging()
     record = StageRecord()
-    factor = grid_factor(params.autoencoders, params.data.resolution)
-    side = params.data.resolution // factor
-    check_grid(side, cfg)
 
     pca = cfg.raw_mode == "pca"
     dims = latent_channels(params.autoencoders) if pca else None
     featurise = raw_featurise(side, "unshuffle" if pca else cfg.raw_mode)
     metrics, per_image, maps = measure_sets(splits, cfg, featurise, side, params.seed, "raw", dims)
+    metrics = {dataset: m | {"resolution": res} for dataset, m in metrics.items()}
     out = layout.compress_dir(params.paths, "raw")
     write_outputs(out, metrics, per_image, maps)
     for dataset, m in metrics.items():
-        log.info("raw %s (%s): sigma2 %.4g rho %.4g", dataset, m["level"], m["sigma2"], m["rho"])
+        log.info("raw %s (%s, %d px): sigma2 %.4g rho %.4g", dataset, m["level"], res, m["sigma2"], m["rho"])
     record.write(
         out,
         layout.record_dir(params.paths, "compress_raw"),
         {
             "seed": params.seed,
-            "data": {"resolution": params.data.resolution},
+            "data": {"resolution": params.data.resolution, "shapes": params.data.shapes, "faces": params.data.faces},
             "autoencoders": {
                 "conv": {
                     "block_out_channels": params.autoencoders.conv.block_out_channels,
@@ -114,6 +116,7 @@ def main(params: Params) -> None:
         features=f"raw pixels on the latent grid, raw_mode {cfg.raw_mode!r}" + (f" ({dims} components)" if pca else ""),
         normalisation=NORMALISATION[cfg.normalise],
         downsample=factor,
+        resolution=res,
         grid=[side, side],
         **record_extras(splits),
     )

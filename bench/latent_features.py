@@ -6,7 +6,11 @@ else (which images, which masks, standardisation, the measures and the files wri
 two stages are measured identically. The measures are defined in `bench.compression`.
 
 Choices where the paper is silent:
-- Images: the first `analysis.compress.images` images of each set's eval split, the same for every item.
+- Images: the first `analysis.compress.images` images of each set's eval split, the same for every item. With
+  `analysis.compress.upscale` above 1 they are rendered at data.resolution x upscale (`RenderedSplit`; embedded sets
+  only) and encoded so by the models trained at data.resolution (the paper encodes at 256 px what it trained at
+  128 and 256): at 32 px a face part spans a few pixels and no part owns a cell of the f8 grid. Each stage records
+  how well its model reconstructs at that resolution, which says whether its latents still mean something there.
 - Normalisation (`analysis.compress.normalise`, `normalise`): every feature channel is centred over all grid
   positions of the images evaluated in that set (N·h·w values per channel), then "channel" divides each by its own
   std, "global" (the default) all by one scale, the root of the channels' mean variance. Per-channel
@@ -42,12 +46,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from bench import layout
+from bench import embedded, layout
 from bench.compression import cell_labels, compression_stats, kmeans_maps, pca_rgb
-from bench.config import CompressCfg
-from bench.images import to_hwc_uint8
+from bench.config import EMBEDDED_KINDS, CompressCfg, Params
+from bench.images import to_hwc_uint8, to_tensor_image
 from bench.outputs import atomic_path, write_json
 from bench.splits import SplitDataset, open_split
 
@@ -62,15 +67,47 @@ NORMALISATION = {  # what meta.json says, per `analysis.compress.normalise`
 Featurise = Callable[[torch.Tensor], np.ndarray]  # (B, 3, H, W) in [-1, 1] -> (B, h, w, C)
 
 
-def open_masked_sets(data: layout.Root, cfg: CompressCfg) -> dict[str, SplitDataset]:
-    """Each set of `cfg.sets` as its eval split, failing before any work if one has no (or other-level) masks.
+class RenderedSplit(Dataset):
+    """The first `n` eval images of an embedded set, rendered at `resolution` with their masks.
+
+    The embedded generators are resolution-free (one seed is one image at any resolution), so at the data stage's
+    resolution these are the stored eval split's first `n` images, and at a multiple of it the same scenes with
+    `upscale`^2 times the pixels. Items as `SplitDataset`'s: {"image": (3, H, W) in [-1, 1], "mask": (H, W) uint8}.
+    """
+
+    def __init__(self, stored: SplitDataset, params: Params, n: int, resolution: int) -> None:
+        self.meta = {**stored.meta, "resolution": resolution}
+        self.n, self.seed, self.knobs = n, params.seed, getattr(params.data, stored.meta["kind"])
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # rendered on first use, after the stages' checks
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """images uint8 (n, H, W, 3) and masks uint8 (n, H, W)."""
+        if self._arrays is None:
+            kind, res = self.meta["kind"], self.meta["resolution"]
+            images, _, masks = embedded.generate(kind, self.n, res, self.seed, "eval", self.knobs)
+            self._arrays = images, masks
+        return self._arrays
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        images, masks = self.arrays()
+        return {"image": to_tensor_image(images[i]), "mask": torch.from_numpy(masks[i])}
+
+
+def open_masked_sets(params: Params) -> dict[str, SplitDataset | RenderedSplit]:
+    """Each set of `analysis.compress.sets` as its eval split, rendered at data.resolution x `upscale` when that is
+    above 1, failing before any work if a set has no (or other-level) masks or cannot be rendered.
 
     Raises:
-        ValueError: a set without segmentation masks (e.g. ImageNet), or whose masks are of another level.
+        ValueError: a set without segmentation masks (e.g. ImageNet), whose masks are of another level, or a set of
+            files (not an embedded generator) with `upscale` above 1.
     """
-    splits = {}
+    cfg = params.analysis.compress
+    stored = {}
     for name, level in cfg.sets.items():
-        split = open_split(data, name, "eval")
+        split = open_split(params.paths, name, "eval")
         have = split.meta.get("mask_level")
         if have is None or not split.meta.get("mask_names"):
             raise ValueError(
@@ -80,11 +117,19 @@ def open_masked_sets(data: layout.Root, cfg: CompressCfg) -> dict[str, SplitData
             )
         if have != level:
             raise ValueError(f"analysis.compress.sets.{name} is '{level}', but '{name}' has {have}-level masks")
-        splits[name] = split
-    return splits
+        if cfg.upscale > 1 and split.meta["kind"] not in EMBEDDED_KINDS:
+            raise ValueError(
+                f"analysis.compress.upscale is {cfg.upscale}, but '{name}' ({split.meta['kind']}) is a set of files "
+                "at data.resolution, which cannot be rendered larger: set analysis.compress.upscale to 1"
+            )
+        stored[name] = split
+    if cfg.upscale == 1:
+        return stored
+    res = params.data.resolution * cfg.upscale
+    return {name: RenderedSplit(split, params, min(cfg.images, len(split)), res) for name, split in stored.items()}
 
 
-def record_extras(splits: dict[str, SplitDataset]) -> dict:
+def record_extras(splits: dict[str, SplitDataset | RenderedSplit]) -> dict:
     """What both stages' meta.json say about the features' treatment: dropped mask ids (normalisation: see
     `NORMALISATION`, recorded by the stages with their config)."""
     dropped = {name: list(UNLABELLED_IDS.get(split.meta["kind"], ())) for name, split in splits.items()}

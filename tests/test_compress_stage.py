@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,9 +13,10 @@ from autoencoders import compress
 from autoencoders import train as train_ae
 from bench import compress_raw, layout
 from bench.config import parse_params
-from bench.latent_features import grid_labels
+from bench.latent_features import RenderedSplit, grid_labels
 from bench.layout import run_dir
 from bench.outputs import write_json, write_npy
+from bench.splits import open_split
 from tests.conftest import one_thread, run_upstream, tiny_params, tiny_raw
 
 pytestmark = pytest.mark.slow
@@ -137,3 +140,70 @@ def test_unlabelled_ids_become_minus_one(rule):
     labels, share = grid_labels(masks, 2, (0,), rule, 0.5)
     assert labels.dtype == np.int64 and labels.tolist() == [[[-1, 3], [-1, 3]]] and (share == 1).all()
     assert grid_labels(masks, 2, (), rule, 0.5)[0].tolist() == [[[0, 3], [0, 3]]]
+
+
+def upscaled(params, runs, factor):
+    """`params` with analysis.compress.upscale = `factor`, writing under `runs`."""
+    cfg = dataclasses.replace(params.analysis.compress, upscale=factor)
+    return dataclasses.replace(
+        params,
+        paths=dataclasses.replace(params.paths, runs=str(runs)),
+        analysis=dataclasses.replace(params.analysis, compress=cfg),
+    )
+
+
+def test_rendered_sets_are_the_eval_scenes_at_any_resolution(tiny):
+    n = 6
+    for name in tiny.analysis.compress.sets:
+        stored = open_split(tiny.paths, name, "eval")
+        same = RenderedSplit(stored, tiny, n, tiny.data.resolution)
+        for i in range(n):  # at the data stage's resolution: the stored images and masks themselves
+            assert np.array_equal(same[i]["image"].numpy(), stored[i]["image"].numpy())
+            assert np.array_equal(same[i]["mask"].numpy(), stored[i]["mask"].numpy())
+        images, masks = RenderedSplit(stored, tiny, n, 2 * tiny.data.resolution).arrays()
+        assert images.shape == (n, 64, 64, 3) and masks.shape == (n, 64, 64)
+        small = images.reshape(n, 32, 2, 32, 2, 3).mean(axis=(2, 4))  # 2x2 means: back at 32 px
+        ref = np.asarray(stored.images[:n], dtype=np.float64)
+        own = np.abs(small - ref).mean(axis=(1, 2, 3))  # the same scene, rendered finer
+        other = np.abs(small - np.roll(ref, 1, axis=0)).mean(axis=(1, 2, 3))  # another scene
+        assert (own < 0.5 * other).all(), (own, other)
+
+
+def test_upscaled_sets_are_encoded_at_the_higher_resolution(tiny, tmp_path):
+    shutil.copytree(layout.autoencoder_dir(tiny.paths, "ae"), tmp_path / "autoencoders" / "ae")
+    params = upscaled(tiny, tmp_path, 2)
+    compress.main(params, "ae")
+    compress_raw.main(params)
+    at_32 = read(run_dir(tiny.paths, "compress", "ae"))[0]
+    for folder in (run_dir(params.paths, "compress", "ae"), run_dir(params.paths, "compress_raw")):
+        metrics, maps, _ = read(folder)
+        for name in params.analysis.compress.sets:
+            m = metrics[name]
+            assert m["resolution"] == 64 and m["grid"] == [8, 8] and maps[f"{name}/masks"].shape[1:] == (8, 8)
+            assert maps[f"{name}/images"].shape[1:] == (64, 64, 3)
+            assert m["segment_pixels_median"] > at_32[name]["segment_pixels_median"]  # 4x the pixels per segment
+    ae = read(run_dir(params.paths, "compress", "ae"))[0]
+    for name in params.analysis.compress.sets:  # reconstruction at the rendered resolution is recorded (dB)
+        assert 5 < ae[name]["psnr"] < 60 and 5 < at_32[name]["psnr"] < 60
+
+
+def test_upscaling_a_set_of_files_fails_before_work(tmp_path):
+    raw = tiny_raw(tmp_path)
+    raw["data"]["sets"]["ade"] = {
+        "kind": "ade20k",
+        "root": "unused",
+        "num_train": 0,
+        "num_val": 1,
+        "num_judge": 1,
+        "num_eval": 0,
+    }
+    raw["analysis"]["compress"] |= {"sets": {"ade": "object"}, "upscale": 2}
+    params = parse_params(raw)
+    root = tmp_path / raw["paths"]["data"] / "ade"  # a split of files: masks, but no generator to render it larger
+    write_json(root / "meta.json", {"kind": "ade20k", "resolution": 32, "mask_level": "object", "mask_names": ["a"]})
+    write_npy(root / "eval" / "images.npy", np.zeros((2, 32, 32, 3), np.uint8))
+    write_npy(root / "eval" / "labels.npy", np.zeros(2, np.int64))
+    for stage in (lambda: compress.main(params, "ae"), lambda: compress_raw.main(params)):
+        with pytest.raises(ValueError, match=r"upscale is 2, but 'ade' \(ade20k\).*set analysis.compress.upscale to 1"):
+            stage()
+    assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
