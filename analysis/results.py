@@ -191,7 +191,7 @@ def level_unmeasured(row: Mapping[str, Any]) -> str | None:
         return None
     return (f"{row['level']} level not measured on {row['dataset']}: {owning:.0%} of its mask's segments are as large "
             f"as one latent cell ({row['cell_pixels']:.0f} px; median segment {row['segment_pixels_median']:.0f} px), "
-            f"fewer than {OWNING_NEEDED:.0%}; a higher resolution would let parts own cells")  # fmt: skip
+            f"fewer than {OWNING_NEEDED:.0%}; a higher analysis.compress.upscale would let them own cells")  # fmt: skip
 
 
 def generation(runs: str | Path, items: list[str]) -> pd.DataFrame:

@@ -76,8 +76,14 @@ def main(params: Params, name: str) -> None:
     ae = load_autoencoder(item, image_size=params.data.resolution)  # the size its weights were made for
     if res != params.data.resolution:
         resize = getattr(ae, "set_image_size", None)  # optional for a user's model (`LatentAutoencoder`)
-        if resize is not None:
-            resize(res)  # VMAE resizes its positional tables, as the release goes from 128 to 256 px
+        if resize is None:
+            raise ValueError(
+                f"'{name}' has no set_image_size, so it cannot be told to encode {res}-px images: set "
+                "analysis.compress.upscale to 1, or give the model a set_image_size (a no-op if it is convolutional)"
+            )
+        # VMAE resizes its positional tables bilinearly, as the release does from 128 to 256 px (there 2x, then
+        # fine-tuned; here 8x with no fine-tuning, so the recorded PSNR says how well it holds).
+        resize(res)
     ae.to(dist.device)
     side = res // ae.downsample
     check_grid(side, cfg)

@@ -58,6 +58,7 @@ from bench.splits import SplitDataset, open_split
 
 UNLABELLED_IDS: dict[str, tuple[int, ...]] = {"ade20k": (0,)}  # dataset kind -> mask ids that mean "no label"
 BATCH = 32  # images per featurise call; only memory depends on it
+MAX_RENDERED = 256  # px: the paper's resolution; above it a conv model's activations outgrow a CPU's memory
 NORMALISATION = {  # what meta.json says, per `analysis.compress.normalise`
     "channel": "per channel: centred, divided by its std over all grid positions of the images evaluated in each set",
     "global": "centred per channel, all channels divided by one scale, the root of their mean variance over all grid "
@@ -105,6 +106,13 @@ def open_masked_sets(params: Params) -> dict[str, SplitDataset | RenderedSplit]:
             files (not an embedded generator) with `upscale` above 1.
     """
     cfg = params.analysis.compress
+    res = params.data.resolution * cfg.upscale
+    if cfg.upscale > 1 and res > MAX_RENDERED:
+        raise ValueError(
+            f"analysis.compress.upscale {cfg.upscale} x data.resolution {params.data.resolution} renders the sets at "
+            f"{res} px, above the paper's {MAX_RENDERED}: lower analysis.compress.upscale to "
+            f"{max(1, MAX_RENDERED // params.data.resolution)}"
+        )
     stored = {}
     for name, level in cfg.sets.items():
         split = open_split(params.paths, name, "eval")
@@ -125,7 +133,6 @@ def open_masked_sets(params: Params) -> dict[str, SplitDataset | RenderedSplit]:
         stored[name] = split
     if cfg.upscale == 1:
         return stored
-    res = params.data.resolution * cfg.upscale
     return {name: RenderedSplit(split, params, min(cfg.images, len(split)), res) for name, split in stored.items()}
 
 

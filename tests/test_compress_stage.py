@@ -170,21 +170,34 @@ def test_rendered_sets_are_the_eval_scenes_at_any_resolution(tiny):
 
 
 def test_upscaled_sets_are_encoded_at_the_higher_resolution(tiny, tmp_path):
-    shutil.copytree(layout.autoencoder_dir(tiny.paths, "ae"), tmp_path / "autoencoders" / "ae")
     params = upscaled(tiny, tmp_path, 2)
-    compress.main(params, "ae")
+    for name in ITEMS:  # a conv net, and VMAE, whose positional tables are resized
+        shutil.copytree(layout.autoencoder_dir(tiny.paths, name), tmp_path / "autoencoders" / name)
+        compress.main(params, name)
     compress_raw.main(params)
     at_32 = read(run_dir(tiny.paths, "compress", "ae"))[0]
-    for folder in (run_dir(params.paths, "compress", "ae"), run_dir(params.paths, "compress_raw")):
+    folders = [run_dir(params.paths, "compress", name) for name in ITEMS] + [run_dir(params.paths, "compress_raw")]
+    for folder in folders:
         metrics, maps, _ = read(folder)
         for name in params.analysis.compress.sets:
             m = metrics[name]
             assert m["resolution"] == 64 and m["grid"] == [8, 8] and maps[f"{name}/masks"].shape[1:] == (8, 8)
             assert maps[f"{name}/images"].shape[1:] == (64, 64, 3)
             assert m["segment_pixels_median"] > at_32[name]["segment_pixels_median"]  # 4x the pixels per segment
-    ae = read(run_dir(params.paths, "compress", "ae"))[0]
-    for name in params.analysis.compress.sets:  # reconstruction at the rendered resolution is recorded (dB)
-        assert 5 < ae[name]["psnr"] < 60 and 5 < at_32[name]["psnr"] < 60
+    for item in ITEMS:
+        m = read(run_dir(params.paths, "compress", item))[0]
+        for name in params.analysis.compress.sets:  # reconstruction at the rendered resolution is recorded (dB)
+            assert 5 < m[name]["psnr"] < 60
+
+
+def test_renders_above_256_px_are_refused_before_work(tiny, tmp_path):
+    params = upscaled(tiny, tmp_path, 16)  # 512 px
+    for stage in (lambda: compress.main(params, "ae"), lambda: compress_raw.main(params)):
+        with pytest.raises(
+            ValueError, match=r"renders the sets at 512 px, above the paper's 256: lower .*upscale to 8"
+        ):
+            stage()
+    assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
 
 
 def test_upscaling_a_set_of_files_fails_before_work(tmp_path):
