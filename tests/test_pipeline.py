@@ -136,9 +136,11 @@ def check_edits_rerun_only_their_stages(project: Path) -> None:
             file.write_text(original)
 
     assert after_editing("analysis/fig_noise.py") == {"fig_noise"}  # a figure: that figure only
-    metric = after_editing("bench/metrics.py")  # a metric formula: evaluation stages only, no training
-    assert {"reference", "eval_ae@vmae", "eval_gen@vmae", "validate_metrics", "intervals"} <= metric, metric
-    measuring = ("reference", "eval_ae@", "proxies@", "eval_gen@", "validate_metrics", "intervals")
+    # A metric formula: measuring stages only, no training. compress is one: it records each model's reconstruction
+    # PSNR at the resolution it encodes (analysis.compress.upscale), with bench.metrics.psnr.
+    metric = after_editing("bench/metrics.py")
+    assert {"reference", "eval_ae@vmae", "eval_gen@vmae", "validate_metrics", "intervals", "compress@vmae"} <= metric
+    measuring = ("reference", "eval_ae@", "proxies@", "eval_gen@", "validate_metrics", "intervals", "compress@")
     assert all(s.startswith(measuring) for s in metric), metric
     dit = after_editing("diffusion/dit.py")  # the DiT: its training and sampling, not the autoencoders
     assert {"train_dit@vmae", "sample@vmae"} <= dit and all(s.startswith(("train_dit@", "sample@")) for s in dit), dit
