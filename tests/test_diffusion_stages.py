@@ -183,7 +183,12 @@ def test_sample_outputs(run):
 
 
 def test_sampling_does_not_depend_on_the_number_of_processes(run):
-    """Two emulated ranks (strided shards, other batch sizes) give the stage's single-process images exactly."""
+    """Two emulated ranks (strided shards, other batch sizes) give the stage's single-process images, to rounding.
+
+    Each image's noise and label are seeded by its global index, so a shard draws the same ones; the arithmetic is
+    not batch-invariant, though: CPU kernels block and reduce differently for another batch size, and an 8-bit value
+    that sits on a rounding edge can move by one grey level (1 of 18432 in one CI run). A broken per-index seeding
+    moves nearly every value by far more."""
     name, dataset, n = "ae", "shapes", run.diffusion.sample.num_images
     seed = run.seed + run.diffusion.sample.seed_offset
     stats = load_stats(folder(run, "extract", name, dataset) / STATS_FILE)
@@ -195,7 +200,8 @@ def test_sampling_does_not_depend_on_the_number_of_processes(run):
         idx = shard_indices(n, rank, 2)
         merged[idx], merged_labels[idx] = sample.generate(model, ae, stats, idx, run.diffusion.sample, seed)
     out = folder(run, "sample", name, dataset)
-    np.testing.assert_array_equal(merged, np.load(out / layout.SAMPLES_FILE))
+    diff = np.abs(merged.astype(np.int16) - np.load(out / layout.SAMPLES_FILE).astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
     np.testing.assert_array_equal(merged_labels, np.load(out / LABELS_FILE))
 
 
