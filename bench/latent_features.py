@@ -81,6 +81,30 @@ class RenderedSplit(Dataset):
         self.n, self.seed, self.knobs = n, params.seed, getattr(params.data, stored.meta["kind"])
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # rendered on first use, after the stages' checks
 
+    @staticmethod
+    def check_renders(stored: SplitDataset, params: Params) -> None:
+        """Fail before any work unless `params` render `stored`'s first image, bytes for bytes, at its resolution.
+
+        The stored split was made by the data stage from its own seed and generator knobs; rendering finer with
+        other ones would measure other scenes than the masks and models were judged on. One image at the stored
+        resolution costs milliseconds.
+
+        Raises:
+            ValueError: the split's seed or pixels differ from what `params` render.
+        """
+        kind, name = stored.meta["kind"], stored.meta.get("name", stored.meta["kind"])
+        if stored.meta.get("seed") != params.seed:
+            raise ValueError(
+                f"the stored eval split of '{name}' was made with seed {stored.meta.get('seed')}, params say "
+                f"{params.seed}: re-run the data stage (dvc repro data) before rendering it at a higher resolution"
+            )
+        image, _, _ = embedded.generate(kind, 1, stored.resolution, params.seed, "eval", getattr(params.data, kind))
+        if not np.array_equal(image[0], np.asarray(stored.images[0])):  # embedded splits are stored as arrays
+            raise ValueError(
+                f"the stored eval split of '{name}' is not what data.{kind} renders now (its first image differs): "
+                "re-run the data stage (dvc repro data) before rendering it at a higher resolution"
+            )
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """images uint8 (n, H, W, 3) and masks uint8 (n, H, W)."""
         if self._arrays is None:
@@ -133,6 +157,8 @@ def open_masked_sets(params: Params) -> dict[str, SplitDataset | RenderedSplit]:
         stored[name] = split
     if cfg.upscale == 1:
         return stored
+    for split in stored.values():
+        RenderedSplit.check_renders(split, params)
     return {name: RenderedSplit(split, params, min(cfg.images, len(split)), res) for name, split in stored.items()}
 
 

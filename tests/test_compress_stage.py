@@ -200,6 +200,23 @@ def test_renders_above_256_px_are_refused_before_work(tiny, tmp_path):
     assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
 
 
+@pytest.mark.parametrize("change", ["seed", "knobs"])
+def test_rendering_with_other_data_params_is_refused_before_work(tiny, tmp_path, change):
+    """Finer renders must be the stored scenes: another seed, or generator knobs the data stage did not use, would
+    measure other images than those the masks and models were judged on."""
+    params = upscaled(tiny, tmp_path, 2)
+    if change == "seed":
+        params, match = dataclasses.replace(params, seed=params.seed + 1), r"made with seed 0, params say 1"
+    else:
+        faces = dataclasses.replace(params.data.faces, max_yaw=0.0, max_roll_deg=0.0)  # a frontal, upright face
+        params = dataclasses.replace(params, data=dataclasses.replace(params.data, faces=faces))
+        match = r"'faces' is not what data.faces renders now"
+    for stage in (lambda: compress.main(params, "ae"), lambda: compress_raw.main(params)):
+        with pytest.raises(ValueError, match=match + r".*dvc repro data"):
+            stage()
+    assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
+
+
 def test_upscaling_a_set_of_files_fails_before_work(tmp_path):
     raw = tiny_raw(tmp_path)
     raw["data"]["sets"]["ade"] = {
