@@ -4,11 +4,13 @@ Run: `python -m analysis.fig_compression` (DVC stage `fig_compression`). Reads `
 and the raw-pixel reference `runs/compress_raw/metrics.json` and writes `<results>/figures/compression.{png,pdf}`:
 one panel per `analysis.compress.sets` entry ((a) object level, (b) part level), each autoencoder a point with its
 bootstrap CIs as error bars, raw pixels a grey cross with guide lines (sigma^2 left of it = compression; rho above
-1 = semantics kept), and the ideal corner (low sigma^2, high rho) marked with an arrow, as in the paper.
+1 = semantics kept), and the ideal corner (low sigma^2, high rho) marked with an arrow, as in the paper. Along each
+panel's bottom edge: every item's reconstruction PSNR at the resolution the set was encoded at.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,19 @@ def _mark_ideal(ax: Axes) -> None:
         color="0.25",
         arrowprops={"arrowstyle": "-|>", "color": "0.35", "lw": 1.2, "shrinkA": 1, "shrinkB": 0},
     )
+
+
+def _note_psnr(ax: Axes, panel: pd.DataFrame, items: list[str], resolution: float) -> None:
+    """Each item's reconstruction PSNR at the resolution the panel was encoded at, along the bottom edge (the band
+    MARGIN keeps free of points). At `analysis.compress.upscale` > 1 the models meet a scale they never saw, and
+    this is the price a reader should see beside sigma^2 and rho. Nothing is written if the stages recorded none."""
+    psnr = panel["psnr"].reindex(items) if "psnr" in panel else pd.Series(dtype=float)
+    parts = [f"{style.label(item)} {value:.1f}" for item, value in psnr.items() if pd.notna(value)]
+    if not parts:
+        return
+    at = f" at {resolution:.0f} px" if pd.notna(resolution) else ""
+    lines = textwrap.wrap(f"reconstruction PSNR{at} (dB): " + " · ".join(parts), width=58)
+    ax.text(0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7, color="0.3", va="bottom", ha="left")
 
 
 def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, str]) -> Figure:
@@ -96,6 +111,7 @@ def make_fig_compression(runs: str | Path, items: list[str], levels: dict[str, s
                       f"({raw.segment_pixels_median:.0f} px median vs {raw.cell_pixels:.0f} px)")  # fmt: skip
             ax.set_facecolor("0.94")
         ax.set_title(title, fontsize=10)
+        _note_psnr(ax, panel, items, raw.resolution)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center", frameon=False)

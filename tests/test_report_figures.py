@@ -97,7 +97,8 @@ def write_synthetic_runs(params: Params) -> None:
         for s, level in levels.items():
             sigma2, rho = 1.5 - q, 1.0 + q * 0.8
             comp[s] = {"level": level, "sigma2": sigma2, "sigma2_ci": [sigma2 - 0.05, sigma2 + 0.05], "rho": rho,
-                       "rho_ci": [rho - 0.1, rho + 0.1], "n_images": 8, "n_rho": 8}  # fmt: skip
+                       "rho_ci": [rho - 0.1, rho + 0.1], "n_images": 8, "n_rho": 8, "resolution": RESOLUTION,
+                       "psnr": 22 + 8 * q}  # fmt: skip
             masks = np.stack([m[DOWNSAMPLE // 2 :: DOWNSAMPLE, DOWNSAMPLE // 2 :: DOWNSAMPLE] for _, m in scenes[s]])
             maps[f"{s}/images"] = examples[f"{s}/images"]
             maps[f"{s}/masks"] = masks
@@ -128,7 +129,7 @@ def write_synthetic_runs(params: Params) -> None:
             np.save(folder / "samples.npy", samples)
             np.save(folder / "labels.npy", np.zeros(8, np.int64))
     raw = {s: {"level": lv, "sigma2": 1.0, "sigma2_ci": [0.95, 1.05], "rho": 1.1, "rho_ci": [1.0, 1.2], "n_images": 8,
-               "n_rho": 8} for s, lv in levels.items()}  # fmt: skip
+               "n_rho": 8, "resolution": RESOLUTION} for s, lv in levels.items()}  # fmt: skip
     _write(runs / "compress_raw" / "metrics.json", raw)
     _write(runs / "intervals" / "intervals.json", {"level": 0.95, "members": 3, "noise": noise, "agreement": {}})
     _write(runs / "compress_raw" / "maps.npz", {k: v for k, v in maps.items() if not k.split("/")[1].startswith("km")})
@@ -187,6 +188,11 @@ def test_fig_compression(synthetic):
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend == ["AE", "DAE", "VAE", "SD-VAE", "VMAE", "raw pixels"]
     assert not any("not measured" in ax.get_title() for ax in fig.axes)
+    for ax in fig.axes:  # the reconstruction price of the encoding resolution, each item's, on every panel
+        notes = [t.get_text().replace("\n", " ") for t in ax.texts if "PSNR" in t.get_text()]
+        assert len(notes) == 1 and f"PSNR at {RESOLUTION} px" in notes[0], notes
+        assert f"VMAE {22 + 8 * QUALITY['vmae']:.1f}" in notes[0] and f"VAE {22 + 8 * QUALITY['vae']:.1f}" in notes[0]
+        assert f"at {RESOLUTION} px" in ax.get_title()
     raw = Path(params.paths.runs) / "compress_raw" / "metrics.json"
     text = raw.read_text()
     data = json.loads(text)
