@@ -294,16 +294,20 @@ def interval_frame(intervals: dict[str, Any], part: str) -> pd.DataFrame:
 
 
 def training(runs: str | Path, items: list[str]) -> pd.DataFrame:
-    """Autoencoder training records (train_ae's meta.json): wall time per phase, steps, parameters, device."""
+    """Autoencoder training records (train_ae's meta.json): wall and steady time summed over phases, steps, device.
+
+    The steady time is steps x the median step of each phase (`bench.loop.TrainResult.steady_time_s`); a record
+    written before it existed gives NaN there, not its wall time, so a suspended run's wall time never stands in."""
     rows = []
     for item in items:
         m = _json(layout.autoencoder_record_dir(runs, item) / layout.META_FILE, f"train_ae@{item}")
-        wall = m.get("train_wall_time_s", {})
+        wall, steady = m.get("train_wall_time_s", {}), m.get("train_steady_time_s")
         rows.append(
             {
                 "item": item,
                 "kind": m.get("kind"),
                 "train_wall_time_s": sum(wall.values()),
+                "train_steady_time_s": sum(steady.values()) if steady else math.nan,
                 "steps": sum(m.get("steps", {}).values()),
                 "device": m.get("device"),
             }
@@ -357,20 +361,21 @@ def samples(runs: str | Path, item: str, dataset: str) -> np.ndarray:
 EFFICIENCY_FIELDS = {
     "size": ("size_mib", 1.0),
     "gflops": ("gflops_256_total", 1.0),
-    "train_time": ("train_wall_time_s", 1 / 60),  # seconds -> minutes: CPU runs take minutes, not hours
+    "train_time": ("train_steady_time_s", 1 / 60),  # seconds -> minutes: CPU runs take minutes, not hours
     "encode": ("encode_img_s", 1.0),
     "decode": ("decode_img_s", 1.0),
 }
 
 
 def efficiency_frame(runs: str | Path, items: Sequence[str]) -> pd.DataFrame:
-    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall time from train_ae's record
-    (NaN for a pretrained item: not measured here).
+    """Table 2's inputs indexed by item: eval_ae's efficiency plus the training wall and steady times from
+    train_ae's record (NaN for a pretrained item: not measured here).
 
-    The wall time is read here, in the report, so that eval_ae does not depend on a volatile record.
+    The times are read here, in the report, so that eval_ae does not depend on a volatile record.
     """
     eff = efficiency(runs, list(items)).set_index("item")
     trained = [i for i in items if eff.at[i, "kind"] != PRETRAINED]  # a pretrained item's training is not ours
-    wall = training(runs, trained).set_index("item")["train_wall_time_s"] if trained else pd.Series(dtype=float)
-    eff["train_wall_time_s"] = wall.reindex(eff.index).astype(float)
+    times = training(runs, trained).set_index("item") if trained else pd.DataFrame()
+    for column in ("train_wall_time_s", "train_steady_time_s"):
+        eff[column] = times[column].reindex(eff.index).astype(float) if trained else math.nan
     return eff

@@ -1,7 +1,7 @@
 """Table 2: model efficiency of the convolutional baselines and VMAE (size, GFLOPs, training time, throughput).
 
 Run: `python -m analysis.table_efficiency` (DVC stage `table_efficiency`). Reads the `efficiency` block of
-`runs/eval_ae/NAME/metrics.json` and the training wall time of `runs/records/autoencoders/NAME/meta.json` through
+`runs/eval_ae/NAME/metrics.json` and the training time of `runs/records/autoencoders/NAME/meta.json` through
 `analysis.results`, and writes `<results>/tables/table2_efficiency.{csv,md,tex}`.
 
 As in the paper, VMAE's cells carry its percentage of SD-VAE in parentheses (the .csv has it as the row
@@ -64,7 +64,8 @@ def main(params: Params) -> None:
     notes = [
         "Paper: AE, DAE, VAE and SD-VAE share one column (one architecture); VMAE's % of SD-VAE in parentheses.",
         "size: fp32 parameter bytes / 2^20 (the paper's MB); GFLOPs: encode + decode of one 256 px image.",
-        "train: this run's wall time of every training phase (minutes); paper: hours on 8 A100s.",
+        "train: steps x the median step time of every training phase (minutes): unlike the wall time (also in "
+        "train_ae's meta.json) it does not count a suspended or starved process; paper: wall hours on 8 A100s.",
         *(
             [f"Pretrained ({', '.join(pretrained)}): training not measured here (trained elsewhere)."]
             if pretrained

@@ -13,8 +13,8 @@ stage, see `autoencoders.import_ae`); under
 Writes `<runs>/autoencoders/NAME/` (the item's autoencoder, `bench.layout.autoencoder_dir`): `model.pt` (final
 weights, a plain state dict), `recon.png` (eval images over their reconstructions), `params.json`;
 `<runs>/work/train_ae/NAME/phase{1,3}/`: resumable checkpoints and dvclive curves;
-`<runs>/records/autoencoders/NAME/meta.json`: wall time per phase, steps, device, library versions, perceptual network,
-and per phase whether the loss plateaued (`bench.plateau`).
+`<runs>/records/autoencoders/NAME/meta.json`: wall and steady (steps x median step) time per phase, steps, device,
+library versions, perceptual network, and per phase whether the loss plateaued (`bench.plateau`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bench.dist import cleanup, setup
 from bench.featnets import load_perceptual
 from bench.items import check_trained_item
 from bench.log import get_logger, setup_logging
-from bench.loop import train
+from bench.loop import TrainResult, train
 from bench.outputs import StageRecord, atomic_path
 from bench.splits import fingerprint, open_split, open_union
 
@@ -48,6 +48,11 @@ def resized(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size:
         return x
     return F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def _times(result: TrainResult) -> tuple[float, float, dict]:
+    """A phase's wall time, steady time (steps x median step) and plateau verdict, as meta.json records them."""
+    return result.wall_time_s, result.steady_time_s, result.plateau
 
 
 def phase_steps(total: int, finetune_fraction: float) -> tuple[int, int]:
@@ -98,7 +103,7 @@ def main(params: Params, name: str) -> None:
         signature["perceptual_loss_scale"] = loss_scale
     pre_steps, ft_steps = phase_steps(cfg.train.steps, variant.phases.finetune_fraction)
     seed = params.seed
-    wall, plateaus = {}, {}
+    wall, steady, plateaus = {}, {}, {}
 
     # Phase 1: (masked) pre-training at reduced resolution.
     size = res // variant.phases.pretrain_downscale
@@ -116,7 +121,7 @@ def main(params: Params, name: str) -> None:
         signature=signature,
         desc=f"{name} phase 1 ({size}px)",
     )
-    wall["phase1_s"], plateaus["phase1"] = result.wall_time_s, result.plateau
+    wall["phase1_s"], steady["phase1_s"], plateaus["phase1"] = _times(result)
     # Phase 2: positional tables to the full resolution (bilinear, as the release).
     model.set_image_size(res)
     # Phase 3: fine-tuning at full resolution.
@@ -136,7 +141,7 @@ def main(params: Params, name: str) -> None:
             signature=signature,
             desc=f"{name} phase 3 ({res}px)",
         )
-        wall["phase3_s"], plateaus["phase3"] = result.wall_time_s, result.plateau
+        wall["phase3_s"], steady["phase3_s"], plateaus["phase3"] = _times(result)
 
     if dist.is_main:
         final = result.ema if result.ema is not None else result.model
@@ -161,6 +166,7 @@ def main(params: Params, name: str) -> None:
             kind=variant.kind,
             steps={"phase1": pre_steps, "phase3": ft_steps},
             train_wall_time_s=wall,
+            train_steady_time_s=steady,  # steps x median step: Table 2's training time (bench.loop.TrainResult)
             device=str(dist.device),
             perceptual=perceptual.name,
             perceptual_loss_scale=loss_scale,

@@ -17,6 +17,7 @@ discriminator, and its discriminator loss on detached reconstructions). Each key
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -62,6 +63,10 @@ class TrainResult:
     # step, so a run resumed after an interruption reports what it cost (steps lost after the last checkpoint and
     # redone are counted once).
     wall_time_s: float
+    # steps x the median seconds of one step (data, forward, backward, update; not logging or checkpoints) over the
+    # whole run: what the run costs at its typical step. Unlike the wall time it does not count time the process was
+    # suspended or starved by other work, so Table 2 compares models run on a busy or paused machine.
+    steady_time_s: float
     plateau: dict[str, Any]  # `bench.plateau.plateau` of the whole run's per-step loss (rank 0's), for meta.json
 
 
@@ -214,6 +219,7 @@ def train(
 
     step, resumed, before_s = 0, False, 0.0
     history: list[float] = []  # per-step "loss" on this rank, for the plateau verdict; checkpointed for resume
+    step_s: list[float] = []  # per-step seconds, for `steady_time_s`; checkpointed for resume
     # What else decides the weights: the code (see `code_fingerprint`) and, on the CPU, the kernels and thread count
     # (oneDNN and ATen split reductions by thread; `runtime.cpu_isa` picks the kernels).
     made_by = {"code": code_fingerprint(), "device": dist.device.type}
@@ -240,6 +246,7 @@ def train(
                 ema.load_state_dict(state["ema"])
             step, resumed = int(state["step"]), True
             history = state["loss_history"].tolist()
+            step_s = state["step_seconds"].tolist()
             before_s = float(state["train_s"])
             log.info("resumed from %s at step %d (%.1f s of training before it)", latest, step, before_s)
     torch.manual_seed(seed + dist.rank)
@@ -280,6 +287,7 @@ def train(
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
         history.append(0.0)
+        step_start = time.perf_counter()
         for micro_step in range(cfg.grad_accum):
             batch = _to_device(next(loader), dist.device)
             sync = micro_step == cfg.grad_accum - 1 or dist.world_size == 1
@@ -306,6 +314,7 @@ def train(
             opt.step()
         if ema is not None:
             ema.update_parameters(model)
+        step_s.append(time.perf_counter() - step_start)
         step += 1
         bar.update(1)
 
@@ -330,6 +339,7 @@ def train(
                 "params": as_dict(cfg),
                 "groups": as_dict(group_settings),
                 "loss_history": torch.tensor(history, dtype=torch.float64),
+                "step_seconds": torch.tensor(step_s, dtype=torch.float64),
                 "seed": seed,
                 "signature": signature,
                 "made_by": made_by,
@@ -346,6 +356,7 @@ def train(
         step=step,
         metrics=last,
         wall_time_s=before_s + time.perf_counter() - start_time,
+        steady_time_s=statistics.median(step_s) * len(step_s) if step_s else 0.0,
         plateau=plateau(history, cfg.plateau),
     )
 

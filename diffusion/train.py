@@ -114,6 +114,7 @@ def main(params: Params, name: str) -> None:
                 device=str(dist.device),
                 steps=result.step,
                 train_wall_time_s=result.wall_time_s,
+                train_steady_time_s=result.steady_time_s,
                 parameters=sum(p.numel() for p in final.parameters()),
                 stats_sha256=stats.sha256,
                 weights=weights,

@@ -161,7 +161,7 @@ BREAKS = {  # claim id -> one edit of the world that makes exactly that claim's 
     "t2-faster": _set(("eff", "vmae", "decode_img_s"), 1.0),
     "t2-size-ratio": _set(("eff", "vmae", "size_mib"), 100.0),
     "t2-gflops-ratio": _set(("eff", "vmae", "gflops"), 2000.0),
-    "t2-train-ratio": _set(("eff", "vmae", "train_wall_time_s"), 20 * HOUR),
+    "t2-train-ratio": _set(("eff", "vmae", "train_steady_time_s"), 20 * HOUR),
     "t3-vmae-best": _set(("gen", "vmae", "faces", "fd[judge]"), 10.0),
     "t3-sdvae-second": _set(("gen", "sd-vae", "shapes", "recall[judge]"), 0.3),
     "t3-vae-worst": _set(("gen", "vae", "faces", "sfd[judge]"), 10.0),

@@ -213,6 +213,24 @@ def test_a_finished_run_resumed_reports_its_whole_training_time(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_steady_time_ignores_a_pause_that_the_wall_time_counts(tmp_path):
+    """One step held up for half a second (a suspended process, a burst of other work): the wall time counts it,
+    steps x the median step does not, and a resumed run reports the same steady time from its checkpoint."""
+    pause, delay, steps = 0.5, 0.002, 5
+
+    def held_up(model, batch, step):
+        if step == 2:
+            time.sleep(pause)
+        return w.loss(model, batch, step)
+
+    info = w.setup(w.RUNTIME, seed=5)
+    first = train(w.make_model(), held_up, w.Points(delay=delay), w.train_cfg(steps), tmp_path, seed=5, dist=info)
+    assert first.wall_time_s >= pause + steps * 8 * delay
+    assert steps * 8 * delay <= first.steady_time_s < first.wall_time_s - 0.8 * pause
+    again = train(w.make_model(), held_up, w.Points(), w.train_cfg(steps), tmp_path, seed=5, dist=info)  # resumed
+    assert again.steady_time_s == first.steady_time_s
+
+
 def test_a_checkpoint_made_by_other_code_is_not_resumed(tmp_path, monkeypatch):
     w.run(str(tmp_path), steps=3, delay=0.005)
     saved = load_checkpoint(latest_checkpoint(tmp_path / "ckpt"))["train_s"]

@@ -66,6 +66,10 @@ def test_train_ae_item(tiny, name):
     ran = {phase: steps for phase, steps in meta["steps"].items() if steps}
     assert {phase: v["steps"] for phase, v in meta["plateau"].items()} == ran
     assert all(isinstance(v["plateaued"], bool) for v in meta["plateau"].values())
+    # Per phase: the wall time and Table 2's steps x median step (about the wall time on an undisturbed run).
+    wall, steady = meta["train_wall_time_s"], meta["train_steady_time_s"]
+    assert set(steady) == set(wall) == {f"{p}_s" for p in ran}
+    assert all(0 < steady[k] <= 1.5 * wall[k] for k in wall), (steady, wall)
     model = load_trained(out, image_size=tiny.data.resolution)
     x = torch.zeros(2, 3, tiny.data.resolution, tiny.data.resolution)
     assert model.decode(model.encode(x).mode()).shape == x.shape
