@@ -46,7 +46,9 @@ UP, DOWN = "↑", "↓"
 SWD_NOTE = (  # Tables 1 and 3
     "`swd[pyramid]`: Laplacian-pyramid sliced Wasserstein distance (x 1e3) of image patches against the reference "
     "images (Karras et al. 2018); no trained network is involved, so it is a second view independent of the judge. "
-    "It is printed without an interval (a bootstrap would re-sort every projection on each draw)."
+    "Its ± is a linearised bootstrap: each image's influence on the distance, resampled like a per-image metric "
+    "(`bench.swd_influence`; the reference images are held fixed in Table 3, paired with their reconstructions in "
+    "Table 1)."
 )
 NOT_VALIDATED = " (not validated)"  # appended to the header of a metric that failed validate_metrics
 _BY_NAME = {name: m for m in METRICS.values() for name in (m.paper, *m.run) if name}

@@ -31,7 +31,8 @@ which would hold every perturbed reconstruction in memory).
 
 Writes `<runs>/eval_ae/NAME/`: `metrics.json`, `features.npz` (per set and eps index k: f"{SET}/{k}/{metric}"
 (N,) per-image values and f"{SET}/{k}/{extractor}" (N, D) pool features, for the intervals stage's paired
-bootstrap), `examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
+bootstrap; f"{SET}/0/swd[pyramid]": the SWD's per-image pseudo-values, `bench.metrics.pyramid_swd_per_image`),
+`examples.npz` (per set f"{SET}/images" and f"{SET}/recons", the
 first 8 eval images and clean reconstructions, uint8 (K, H, W, 3)), `noise_curve/<SET>.csv` (the Fig. 6 rows, for
 `dvc plots`), `params.json`; `meta.json` goes to `<runs>/records/eval_ae/NAME/`.
 """
@@ -60,7 +61,7 @@ from bench.featnets import load_perceptual
 from bench.features import suite_extractors
 from bench.items import check_autoencoder_item
 from bench.log import get_logger, setup_logging
-from bench.metrics import SWD_KEY, ensemble_means, load_reference, pyramid_swd
+from bench.metrics import SWD_KEY, ensemble_means, load_reference, pyramid_swd_per_image
 from bench.outputs import StageRecord, atomic_path, write_json
 from bench.splits import open_split, uint8_array
 
@@ -197,13 +198,16 @@ def main(params: Params, name: str) -> None:
             row, member_values = ensemble_means(row)
             rows.append(row)
             spread.append(member_values)
-        rows[0][SWD_KEY] = pyramid_swd(result.clean, originals, cfg.swd, params.seed)  # Table 1 only (see module doc)
+        # Table 1 only (see module doc); the pseudo-values give its paired interval (a reconstruction and its original
+        # are one draw of the eval images)
+        rows[0][SWD_KEY], pseudo = pyramid_swd_per_image(result.clean, originals, cfg.swd, params.seed, paired=True)
         clean = {k: v for k, v in rows[0].items() if k != "eps"}  # eps = 0: the clean reconstruction
         reconstruction[dataset] = {**clean, "n_images": result.n_images}
         curves[dataset], stds[dataset], members[dataset] = rows, std_c.tolist(), spread
         for k in range(len(rows)):
             features |= {f"{dataset}/{k}/{key}": v for key, v in result.per_image[k].items()}
             features |= {f"{dataset}/{k}/{ext}": v for ext, v in result.features[k].items()}
+        features[f"{dataset}/0/{SWD_KEY}"] = pseudo
         examples[f"{dataset}/images"], examples[f"{dataset}/recons"] = result.images, result.recons
         log.info("%s on %s: %s", name, dataset, ", ".join(f"{k} {v:.4g}" for k, v in reconstruction[dataset].items()))
 

@@ -7,7 +7,9 @@ writes `<runs>/intervals/intervals.json`. Conventions (`bench.uncertainty` has t
 - Paired bootstrap over image indices (`scipy.stats.bootstrap`, `metrics.bootstrap.n_resamples` resamples, seeded
   with `seed`): one resample of the eval images (or sample indices: sample i of every item shares its noise and
   class, common random numbers) serves every item, so a difference A - B is tested on the same images.
-  Per-image metrics (L1, MSE, PSNR, SSIM, the perceptual distance) are means: BCa intervals. Frechet distances
+  Per-image metrics (L1, MSE, PSNR, SSIM, the perceptual distance) are means: BCa intervals. So is `swd[pyramid]`
+  (Tables 1 and 3), through its per-image pseudo-values (`bench.swd_influence`: the linearised bootstrap, since a
+  resampled SWD would re-sort every projection; no judge members, so no ensemble spread). Frechet distances
   (rFD at every Fig. 6 eps and its growth, gFD, sFD) are recomputed per resample against the fixed reference:
   percentile intervals (BCa's jackknife would cost one FD per image).
 - The judge ensemble: a distribution metric is the mean over the `judges.members` judges, and its interval adds the
@@ -42,7 +44,7 @@ import scipy.stats
 from bench import layout
 from bench.config import Params, load_params
 from bench.log import get_logger, setup_logging
-from bench.metrics import L1, LOGITS, LPIPS_VGG, MSE, PERCEP_OWN, POOL, PSNR, SSIM, load_reference
+from bench.metrics import L1, LOGITS, LPIPS_VGG, MSE, PERCEP_OWN, POOL, PSNR, SSIM, SWD_KEY, load_reference
 from bench.outputs import StageRecord, write_json
 from bench.resampled import ReferenceSide, ResampledStats
 from bench.uncertainty import (
@@ -57,7 +59,7 @@ from bench.uncertainty import (
 )
 
 log = get_logger(__name__)
-PER_IMAGE = (L1, MSE, PSNR, SSIM, LPIPS_VGG, PERCEP_OWN)
+PER_IMAGE = (L1, MSE, PSNR, SSIM, LPIPS_VGG, PERCEP_OWN, SWD_KEY)  # SWD_KEY: pseudo-values, their mean is the SWD
 RESAMPLED = {"is": "inception_score", "kid": "kid", "precision": "precision"}  # column -> ResampledStats method
 MEMBERS_ONLY = ("recall",)  # needs the samples' own k-NN radii, which resampling collapses (bench.resampled)
 
@@ -240,6 +242,10 @@ def gen_intervals(params: Params, members: list[str]) -> tuple[dict, dict]:
             key = f"{column}[{layout.JUDGE}]"
             out[dataset][key] = block(items, mv, boots, cfg.level, fd=True)
             agreement[dataset][key] = ranking_agreement(mv)
+        swd = np.stack([data[i][f"{dataset}/{SWD_KEY}"] for i in items])  # (K, N) pseudo-values per sample index
+        boots = mean_interval(with_pairs(swd.T, items).T, n_resamples=cfg.n_resamples, level=cfg.level,
+                              seed=params.seed + 10 + d)  # fmt: skip
+        out[dataset][SWD_KEY] = block(items, swd.mean(1)[None], boots, cfg.level)
         sides = [ReferenceSide(refs[m].pool, params.metrics.prc_neighborhood) for m in members]
         stats = [[ResampledStats(data[i][f"{dataset}/{m}/{POOL}"], data[i][f"{dataset}/{m}/{LOGITS}"], side)
                   for m, side in zip(members, sides, strict=True)] for i in items]  # fmt: skip

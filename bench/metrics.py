@@ -35,6 +35,7 @@ from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, k
 
 from bench.images import to_uint8_image
 from bench.swd import SWD_AVG, SwdAgainst, swd
+from bench.swd_influence import swd_influence
 
 # Reconstruction metric names (keys of metrics.json).
 L1, MSE, PSNR, SSIM = "l1[0-1]", "mse[0-1]", "psnr", "ssim"
@@ -359,6 +360,18 @@ def pyramid_swd(a: np.ndarray, b: np.ndarray, cfg, seed: int) -> float:
     directions, repeats); seed: patch positions and projections. Returns: >= 0, 0 for a set against itself.
     """
     return swd(a, b, seed=seed, **_swd_settings(cfg))[SWD_AVG]
+
+
+def pyramid_swd_per_image(a: np.ndarray, b: np.ndarray, cfg, seed: int, paired: bool) -> tuple[float, np.ndarray]:
+    """`pyramid_swd(a, b, cfg, seed)` and one pseudo-value per image of `a`, for its interval.
+
+    Returns: (the value, bit for bit `pyramid_swd`'s; (Na,) float64 value + image i's influence on it, whose mean is
+    the value): the bootstrap of their mean is the SWD's, linearised (`bench.swd_influence`, which says why).
+    paired: image i of a and b are drawn together (a reconstruction and its original); else b is a fixed reference.
+    """
+    value = pyramid_swd(a, b, cfg, seed)
+    _, psi = swd_influence(a, b, seed=seed, paired=paired, **_swd_settings(cfg))
+    return value, value + psi
 
 
 def pyramid_swd_against(reference: np.ndarray, cfg) -> Callable[[np.ndarray, int], float]:

@@ -257,7 +257,7 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, directions: int, repeats
     return total / (directions * repeats)
 
 
-def _level_seed(seed: int, level: int) -> int:
+def level_seed(seed: int, level: int) -> int:
     """The directions' seed of pyramid level `level`: independent streams per level via numpy's SeedSequence."""
     return int(np.random.SeedSequence([seed, _LEVEL_SEEDS, level]).generate_state(1)[0])
 
@@ -299,7 +299,7 @@ class SwdAgainst:
             for level, d in enumerate(desc):
                 flat = d.reshape(-1, d.shape[-1])  # (Nb * per_image, D)
                 dirs = unit_directions(flat.shape[1], directions=self.directions, repeats=self.repeats,
-                                       seed=_level_seed(seed, level))  # fmt: skip
+                                       seed=level_seed(seed, level))  # fmt: skip
                 self._sides.append((dirs, [_sorted_projections(flat, k) for k in dirs]))
             self._seed = seed
         return self._sides
@@ -364,7 +364,7 @@ def swd(
     out = {}
     for level, (la, lb) in enumerate(zip(da, db, strict=True)):
         dist = sliced_wasserstein(la.reshape(-1, la.shape[-1]), lb.reshape(-1, lb.shape[-1]), directions=directions,
-                                  repeats=repeats, seed=_level_seed(seed, level))  # fmt: skip
+                                  repeats=repeats, seed=level_seed(seed, level))  # fmt: skip
         out[SWD_LEVEL.format(level)] = SCALE * dist
     out[SWD_AVG] = float(np.mean(list(out.values())))
     return out

@@ -11,6 +11,8 @@ Writes `<runs>/eval_gen/NAME/`:
 - `metrics.json`: {"extractors": {name: identity}, <dataset>: {"fd[judge]", "sfd[judge]", "is[judge]",
   "is_std[judge]", "kid[judge]", "kid_std[judge]", "precision[judge]", "recall[judge]", ["fid[inception]", ...],
   "n_samples", "reference": "train"}}; only {"extractors": ...} for an item without generation datasets;
+- `features.npz`: f"{dataset}/{extractor}/{feature}" (N, D) features of the samples and f"{dataset}/swd[pyramid]"
+  (N,) the SWD's per-sample pseudo-values (`bench.metrics.pyramid_swd_per_image`), for the intervals stage;
 - `params.json`; `<runs>/records/eval_gen/NAME/meta.json` (torch-fidelity version, extractor identities, the KID
   subset size used per dataset).
 
@@ -37,7 +39,14 @@ from bench.dist import pick_device
 from bench.features import extract_features, suite_extractors
 from bench.items import check_diffusion_item
 from bench.log import get_logger, setup_logging
-from bench.metrics import SWD_KEY, Reference, compute_generation_metrics, ensemble_means, load_reference, pyramid_swd
+from bench.metrics import (
+    SWD_KEY,
+    Reference,
+    compute_generation_metrics,
+    ensemble_means,
+    load_reference,
+    pyramid_swd_per_image,
+)
 from bench.outputs import StageRecord, atomic_path, write_json
 from bench.splits import open_split, uint8_array
 
@@ -177,7 +186,9 @@ def main(params: Params, name: str) -> None:
         )
         # equal-size sets, as Karras et al. compare them: the first n_samples reference images
         reference_images = uint8_array(open_split(params.paths, dataset, REFERENCE_SPLIT), len(images))
-        values[SWD_KEY] = pyramid_swd(np.asarray(images), reference_images, cfg.swd, params.seed)
+        values[SWD_KEY], features[f"{dataset}/{SWD_KEY}"] = pyramid_swd_per_image(
+            np.asarray(images), reference_images, cfg.swd, params.seed, paired=False
+        )  # pseudo-values per sample for its interval; the reference images are fixed, like the judges' statistics
         values, members = ensemble_means(values)
         metrics[dataset] = {**values, "members": members, "n_samples": len(images), "reference": REFERENCE_SPLIT}
         features |= {f"{dataset}/{k}": v for k, v in feats.items()}

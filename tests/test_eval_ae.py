@@ -155,7 +155,8 @@ def test_posterior_summary_of_the_eval_split(tiny):
 
 
 def test_features_file_holds_what_the_rows_average(tiny):
-    """features.npz: per set and eps index, the per-image values the row means and each member's pool features."""
+    """features.npz: per set and eps index, the per-image values the row means and each member's pool features;
+    at eps 0 also the SWD's pseudo-values, whose mean is the row's swd[pyramid]."""
     params, m = tiny
     with np.load(layout.eval_ae_features(params.paths, ITEM)) as z:
         files = set(z.files)
@@ -164,6 +165,7 @@ def test_features_file_holds_what_the_rows_average(tiny):
             n = m["reconstruction"][s]["n_images"]
             for k, row in enumerate(m["noise_curve"][s]):
                 per_image = {key for key in row if key in {"l1[0-1]", "mse[0-1]", "psnr", "ssim", "percep[own]"}}
+                per_image |= {SWD_KEY} if k == 0 else set()  # Table 1's SWD: its pseudo-values at eps 0 only
                 expected |= {f"{s}/{k}/{key}" for key in per_image} | {f"{s}/{k}/{e}" for e in MEMBERS}
                 for key in per_image:
                     assert z[f"{s}/{k}/{key}"].shape == (n,)

@@ -164,10 +164,13 @@ def test_features_file_holds_every_members_sample_features(run):
     with np.load(layout.eval_gen_features(run.paths, "vae")) as z:
         assert set(z.files) == {
             f"{d}/{e}/{f}" for d in SETS for e in MEMBERS for f in ("pool", "logits_unbiased", "spatial")
-        }
+        } | {f"{d}/{SWD_KEY}" for d in SETS}
         for d in SETS:
             for e in MEMBERS:
                 assert z[f"{d}/{e}/pool"].shape == (N_NOISE, 96) and z[f"{d}/{e}/spatial"].shape == (N_NOISE, 112)
+            pseudo = z[f"{d}/{SWD_KEY}"]  # the SWD's pseudo-values per sample: their mean is the SWD
+            assert pseudo.shape == (N_NOISE,) and pseudo.std() > 0
+            assert float(pseudo.mean()) == pytest.approx(read(run, "vae")[d][SWD_KEY], rel=1e-9)
     with np.load(layout.eval_gen_features(run.paths, "vmae")) as z:
         assert z.files == []
 

@@ -81,6 +81,20 @@ def test_repro_data_then_nothing_then_only_what_changed(project):
 E2E_ITEMS = ("ae", "vae", "sd-vae", "vmae")
 
 
+def check_swd_has_intervals(runs: Path, raw: dict) -> None:
+    """Tables 1 and 3 print swd[pyramid] with an interval around the eval stages' own value, and its pairs."""
+    intervals = json.loads((runs / "intervals" / "intervals.json").read_text())
+    for part, stage in (("recon", "eval_ae"), ("gen", "eval_gen")):
+        for dataset, columns in intervals[part].items():
+            block = columns["swd[pyramid]"]
+            for item, entry in block["values"].items():
+                metrics = json.loads((runs / stage / item / "metrics.json").read_text())
+                value = (metrics["reconstruction"] if part == "recon" else metrics)[dataset]["swd[pyramid]"]
+                assert entry["value"] == pytest.approx(value, rel=1e-9)
+                assert entry["low"] < entry["value"] < entry["high"], (part, dataset, item, entry)
+            assert len(block["values"]) < 2 or block["pairs"], (part, dataset)
+
+
 def test_tiny_pipeline_end_to_end(tmp_path):
     """CI runs the whole pipeline at tiny scale: every stage, through DVC, then nothing left to do."""
     project = scratch_project(tmp_path, shrink=False)
@@ -103,6 +117,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     assert (project / "results" / "paper_check.md").is_file()
     shown = dvc(project, "metrics", "show")
     assert "runs/featnets/metrics.json" in shown and "runs/eval_ae/vmae/metrics.json" in shown, shown
+    check_swd_has_intervals(runs, raw)
     check_same_inputs_same_hashes(project)
     check_edits_rerun_only_their_stages(project)
     execute_notebooks(project)
