@@ -45,9 +45,9 @@ def test_vmae_rule_takes_the_smallest_weight_within_ten_percent_of_the_target_on
 
 def test_a_point_changes_one_weight_and_moves_only_the_runs(tmp_path):
     raw = tiny_raw(tmp_path)
-    out = scratch_params(raw, tmp_path / "point", {"autoencoders.variants.vae.vae.weight": 0.3})
-    assert out["autoencoders"]["variants"]["vae"]["vae"]["weight"] == 0.3
-    assert raw["autoencoders"]["variants"]["vae"]["vae"]["weight"] != 0.3  # the repository's params untouched
+    out = scratch_params(raw, tmp_path / "point", {"autoencoders.variants.vae.vae.weight": 0.03})
+    assert out["autoencoders"]["variants"]["vae"]["vae"]["weight"] == 0.03
+    assert raw["autoencoders"]["variants"]["vae"]["vae"]["weight"] != 0.03  # the repository's params untouched
     assert out["paths"]["runs"] == str(tmp_path / "point" / "runs")
     assert out["paths"]["data"] == str(Path(raw["paths"]["data"]).resolve())
     rest = {k: v for k, v in out.items() if k not in ("paths", "autoencoders")}
