@@ -1,8 +1,11 @@
-"""What predicts generation quality: every proxy of every autoencoder item beside its generation FD, and their rank
-correlations. Shared by the `table_proxies` and `fig_proxies` stages and the notebooks (import only).
+"""What predicts generation quality: every proxy of every autoencoder item beside its generation metrics, and their
+rank correlations. Shared by the `table_proxies` and `fig_proxies` stages and the notebooks (import only).
 
 Per generation dataset (the datasets eval_gen scored each item on, `diffusion.items`), one row per item with:
-- generation FD: eval_gen's `fd` family (`fid[inception]` where Inception was local, else `fd[judge]`);
+- the generation metrics (`Target`s, see `targets`): eval_gen's `fd` family (`fid[inception]` where Inception was
+  local, else `fd[judge]`), the field's yardstick, and beside it every other eval_gen metric that passed
+  validate_metrics (recall[judge] in the default run), so that where the FD is not shown to measure, a row against
+  an instrument that is still exists;
 - the field's proxies from the proxies stage, measured on that dataset's eval split: iFD, the class and dense
   linear probes, the latents' high-frequency energy share and its gap to the images', the scale-equivariance MSE;
 - the paper's properties: rFD growth under latent noise (Fig. 6: rFD at the largest eps minus rFD at eps 0, eval_ae),
@@ -10,7 +13,8 @@ Per generation dataset (the datasets eval_gen scored each item on, `diffusion.it
 
 A proxy missing for a dataset (no masks, not a compress set, not a train set) is NaN there and gets no correlation.
 The leaderboard's Spearman correlations with SiT-XL gFID (arXiv 2603.05630, 22 tokenizers, recomputed in issue 15)
-are the reference column: iFID +0.84, linear probe -0.82, PSNR +0.54, rFID -0.17.
+are the reference column: iFID +0.84, linear probe -0.82, PSNR +0.54, rFID -0.17; against a higher-better metric
+(recall) the reference is shown with its sign flipped, the direction it predicts there (`Target.reference`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from analysis.table_format import NOT_VALIDATED
 from bench.proxies import spearman_interval
 
 FIELD, PAPER = "field's proxy", "paper's property"
-GEN_FD = "gen_fd"
+TARGETS = "targets"  # the frame's attrs key for its `Target`s
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,19 @@ class Proxy:
     label: str  # printed name
     source: str  # FIELD or PAPER
     leaderboard: float | None  # the leaderboard's Spearman with gFID; None where it has no such column
+
+
+@dataclass(frozen=True)
+class Target:
+    """A generation metric the proxies are ranked against: an eval_gen column and its direction."""
+
+    column: str  # e.g. "fd[judge]", "recall[judge]"
+    higher_better: bool
+
+    def reference(self, leaderboard: float | None) -> float | None:
+        """The leaderboard's rho with gFID (lower better) in this metric's direction: sign flipped for a
+        higher-better metric, whose rho with a good proxy has the opposite sign to gFID's."""
+        return None if leaderboard is None else (-leaderboard if self.higher_better else leaderboard)
 
 
 PROXIES = {
@@ -62,41 +79,60 @@ KEYS = ["item", "dataset"]
 SAME_NETWORK = ("ifd", "noise_growth", "rfd")  # proxies that are FDs in the generation FD's own feature space
 
 
-def target_column(frame: pd.DataFrame) -> str:
-    """The eval_gen column `proxy_frame` took as generation FD, e.g. "fd[judge]" (kept in the frame's attrs)."""
-    return frame.attrs[GEN_FD]
+def targets(gen: pd.DataFrame, validation: Mapping[str, Any] | None) -> list[Target]:
+    """The generation metrics of eval_gen's `gen` frame that the proxies are correlated with: the FD family first
+    (the field's yardstick, validated or not: `target_note` says which), then every other labelled distribution
+    metric validate_metrics passed (`results.verdict`), in `results.METRICS` order."""
+    fd = results.column(gen, "fd")
+    found = [Target(fd, results.METRICS["fd"].higher_better)]
+    for metric in results.METRICS.values():
+        for column in metric.run:
+            entry = results.verdict(validation, column)
+            if column != fd and column in gen.columns and entry is not None and entry["validated"]:
+                found.append(Target(column, metric.higher_better))
+    return found
 
 
-def target_label(column: str, validation: Mapping[str, Any] | None) -> str:
-    """A figure's axis label for generation FD: its column, marked where it failed validation."""
-    entry = results.verdict(validation, column)
+def frame_targets(frame: pd.DataFrame) -> list[Target]:
+    """The `Target`s `proxy_frame` put in `frame` (kept in its attrs)."""
+    return list(frame.attrs[TARGETS])
+
+
+def target_label(target: Target, validation: Mapping[str, Any] | None) -> str:
+    """A figure's axis label for a generation metric: its column and direction, marked where it failed validation."""
+    entry = results.verdict(validation, target.column)
     flag = NOT_VALIDATED if validation is None or (entry is not None and not entry["validated"]) else ""
-    return f"generation {column}, lower better{flag}"
+    return f"generation {target.column}, {'higher' if target.higher_better else 'lower'} better{flag}"
 
 
 def target_note(column: str, validation: Mapping[str, Any] | None) -> str:
-    """What the correlations are with, and whether validate_metrics vouches for it (a rho with an instrument that
-    was not shown to measure is agreement between instruments, not prediction of generation quality).
+    """What one set of correlations is with, and whether validate_metrics vouches for it (a rho with an instrument
+    that was not shown to measure is agreement between instruments, not prediction of generation quality).
 
     Args:
-        column: `target_column`'s name.
+        column: a `Target`'s eval_gen column.
         validation: `results.optional_validation(runs)`; None when validate_metrics has not run.
     """
-    base = f"Generation FD is eval_gen's `{column}`."
+    base = f"Generation metric `{column}`."
     if validation is None:
         return f"{base} Metric validation has not run (`dvc repro validate_metrics`): it is not shown to measure."
     entry = results.verdict(validation, column)
-    if entry is None or entry["validated"]:
-        return f"{base} It passed metric validation."
+    if entry is None:
+        return f"{base} validate_metrics has no entry for it: it is not shown to measure."
+    if entry["validated"]:
+        # Name what it was tested on: recall, for one, is only expected to respond to a loss of diversity.
+        tested = ", ".join(entry["passed"])
+        return f"{base} It passed metric validation on every disturbance it is expected to respond to ({tested})."
     same = ", ".join(PROXIES[k].label for k in SAME_NETWORK)
     return (
-        f"{base} It FAILED metric validation ({', '.join(entry['failed'])}): every ρ here is agreement with an "
+        f"{base} It FAILED metric validation ({', '.join(entry['failed'])}): every ρ with it is agreement with an "
         f"instrument not shown to measure generation quality, not a prediction of it; {same} use its network too."
     )
 
 
 def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compress_sets: Sequence[str]) -> pd.DataFrame:
-    """One row per (item, generation dataset): `gen_fd` and every proxy of PROXIES (NaN where not measured).
+    """One row per (item, generation dataset): each `Target`'s column (listed in the frame's attrs, `frame_targets`)
+    and every proxy of PROXIES (NaN where not measured).
 
     Args:
         runs: the runs folder (`paths.runs`).
@@ -105,8 +141,8 @@ def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compre
     """
     items = list(gen_items)
     gen = results.generation(runs, items)
-    target = results.column(gen, "fd")
-    frame = gen[KEYS].assign(**{GEN_FD: gen[target]})
+    found = targets(gen, results.optional_validation(runs))
+    frame = gen[[*KEYS, *(t.column for t in found)]]
     frame = frame[[d in gen_items[i] for i, d in zip(frame["item"], frame["dataset"], strict=True)]]
 
     prox = results.proxies(runs, items)
@@ -123,49 +159,53 @@ def proxy_frame(runs: str | Path, gen_items: Mapping[str, Sequence[str]], compre
     for other in (part, paper, growth, comp):
         frame = frame.merge(other, on=KEYS, how="left")
     frame = frame.reset_index(drop=True)
-    frame.attrs[GEN_FD] = target  # the column's name, for `target_column`
+    frame.attrs[TARGETS] = found  # for `frame_targets`
     return frame
 
 
 def correlations(frame: pd.DataFrame, *, n_resamples: int, level: float, seed: int) -> pd.DataFrame:
-    """Spearman's rho of each proxy with generation FD per dataset, bootstrapping items (`spearman_interval`).
+    """Spearman's rho of each proxy with each generation metric per dataset, bootstrapping items
+    (`spearman_interval`).
 
     Args:
-        frame: `proxy_frame`'s output.
+        frame: `proxy_frame`'s output (its `frame_targets` say which columns are generation metrics).
         n_resamples, level, seed: the bootstrap (`metrics.bootstrap`, `seed`).
 
     Returns:
-        Rows (dataset, proxy) in PROXIES order with label, source, n_items, spearman, low, high, leaderboard and
-        `agrees` ("same sign" / "opposite sign" as the leaderboard, "" without a reference); proxies measured on
-        fewer than three items of a dataset are left out.
+        Rows (dataset, target, proxy), targets in `frame_targets` order and proxies in PROXIES order, with label,
+        source, n_items, spearman (with the target column itself, not re-signed), low, high, leaderboard (in the
+        target's direction, `Target.reference`) and `agrees` ("same sign" / "opposite sign" as the leaderboard, ""
+        without a reference); proxies measured on fewer than three items of a dataset are left out.
     """
     rows = []
     for dataset, part in frame.groupby("dataset", sort=False):
-        for name, proxy in PROXIES.items():
-            if name not in part:
-                continue
-            both = part[[name, GEN_FD]].dropna()
-            if len(both) < 3:
-                continue
-            iv = spearman_interval(both[name], both[GEN_FD], n_resamples=n_resamples, level=level, seed=seed)
-            ref = proxy.leaderboard
-            agrees = (
-                ""
-                if ref is None or iv.point == 0
-                else ("same sign" if (iv.point > 0) == (ref > 0) else "opposite sign")
-            )
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "proxy": name,
-                    "label": proxy.label,
-                    "source": proxy.source,
-                    "n_items": len(both),
-                    "spearman": iv.point,
-                    "low": iv.low,
-                    "high": iv.high,
-                    "leaderboard": np.nan if ref is None else ref,
-                    "agrees": agrees,
-                }
-            )
+        for target in frame_targets(frame):
+            for name, proxy in PROXIES.items():
+                if name not in part:
+                    continue
+                both = part[[name, target.column]].dropna()
+                if len(both) < 3:
+                    continue
+                iv = spearman_interval(both[name], both[target.column], n_resamples=n_resamples, level=level, seed=seed)
+                ref = target.reference(proxy.leaderboard)
+                agrees = (
+                    ""
+                    if ref is None or iv.point == 0
+                    else ("same sign" if (iv.point > 0) == (ref > 0) else "opposite sign")
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "target": target.column,
+                        "proxy": name,
+                        "label": proxy.label,
+                        "source": proxy.source,
+                        "n_items": len(both),
+                        "spearman": iv.point,
+                        "low": iv.low,
+                        "high": iv.high,
+                        "leaderboard": np.nan if ref is None else ref,
+                        "agrees": agrees,
+                    }
+                )
     return pd.DataFrame(rows)

@@ -46,7 +46,7 @@ FIGURES = (
     ("metric_validation", "Metric validation: each metric against each disturbance's level"),
     ("compression", "Fig. 7: compression degree vs semantic disentanglement"),
     ("latent_maps", "Fig. 8: PCA maps of the latents"),
-    ("proxies/ifd", "What predicts generation: interpolated FD against generation FD"),
+    ("proxies/ifd", "What predicts generation: interpolated FD against the generation metrics"),
     ("spectra", "Latent against image DCT spectra (share of AC energy per frequency band)"),
 )
 

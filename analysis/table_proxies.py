@@ -1,14 +1,17 @@
-"""What predicts generation quality: each proxy's Spearman rank correlation with generation FD across this run's items.
+"""What predicts generation quality: each proxy's Spearman rank correlation with each generation metric across this
+run's items.
 
 Run: `python -m analysis.table_proxies` (DVC stage `table_proxies`). Reads the proxies, eval_ae, compress and
 eval_gen outputs through `analysis.proxy_data` / `analysis.results` and writes
-`<results>/tables/proxies.{csv,md}`: one row per (generation dataset, proxy) with rho, its percentile bootstrap
-interval over items (`metrics.bootstrap`, seeded by `seed`), the number of items, and the tokenizer leaderboard's
-rho with SiT-XL gFID (arXiv 2603.05630) as the reference. Every item of `diffusion.items` joins, so the table grows
-with the run (pretrained items too) with no code per item.
+`<results>/tables/proxies.{csv,md}`: one row per (generation dataset, generation metric, proxy) with rho, its
+percentile bootstrap interval over items (`metrics.bootstrap`, seeded by `seed`), the number of items, and the
+tokenizer leaderboard's rho with SiT-XL gFID (arXiv 2603.05630) as the reference. The generation metrics are the FD
+and every other eval_gen metric that passed validate_metrics (`proxy_data.targets`). Every item of `diffusion.items`
+joins, so the table grows with the run (pretrained items too) with no code per item.
 
-Sign convention: generation FD is lower-better, so a positive rho means "a higher proxy value goes with worse
-generation" (iFD, rFD) and a negative one "with better generation" (probe accuracy).
+Sign convention: rho is the Spearman with the metric itself. Generation FD is lower-better, so there a positive rho
+means "a higher proxy value goes with worse generation" (iFD, rFD); recall is higher-better, so there the same
+proxy's rho flips sign, and so does the leaderboard reference it is compared with (`Target.reference`).
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ def make_table_proxies(frame: pd.DataFrame, *, n_resamples: int, level: float, s
     return proxy_data.correlations(frame, n_resamples=n_resamples, level=level, seed=seed)
 
 
-def markdown(table: pd.DataFrame, level: float, n_items: int, target: str) -> str:
-    """The table as Markdown with its caption and the notes a reader needs; `target` is
-    `proxy_data.target_note`'s line (which column is generation FD, and whether it is validated)."""
+def markdown(table: pd.DataFrame, level: float, n_items: int, targets: list[str]) -> str:
+    """The table as Markdown with its caption and the notes a reader needs; `targets` are
+    `proxy_data.target_note`'s lines (which columns are generation metrics, and whether each is validated)."""
     shown = pd.DataFrame(
         {
             "dataset": table["dataset"],
+            "generation metric": table["target"],
             "proxy": table["label"],
             "kind": table["source"],
             "items": table["n_items"],
@@ -52,16 +56,18 @@ def markdown(table: pd.DataFrame, level: float, n_items: int, target: str) -> st
         }
     )
     notes = [
-        target,
-        "ρ: Spearman rank correlation of the proxy with generation FD (lower FD = better generation) across the "
-        "autoencoder items of this run, per generation dataset; intervals: percentile bootstrap resampling items.",
+        *targets,
+        "ρ: Spearman rank correlation of the proxy with the generation metric across the autoencoder items of this "
+        "run, per generation dataset; intervals: percentile bootstrap resampling items. FD is lower-better and recall "
+        "higher-better, so a proxy that predicts both has opposite signs on the two.",
         f"With {n_items} items or fewer the intervals are wide: read a sign only where the interval excludes 0.",
         "Leaderboard: Spearman with SiT-XL gFID over 22 tokenizers at 256 px (arXiv 2603.05630, as recomputed in "
-        "issue 15); it reports iFID, linear probe, PSNR and rFID only.",
+        "issue 15); it reports iFID, linear probe, PSNR and rFID only. Against a higher-better metric it is shown "
+        "sign-flipped: the sign it predicts there.",
     ]
     return "\n".join(
         [
-            "**What predicts generation quality: proxies against generation FD**",
+            "**What predicts generation quality: proxies against the generation metrics**",
             "",
             *[f"- {n}" for n in notes],
             "",
@@ -71,13 +77,13 @@ def markdown(table: pd.DataFrame, level: float, n_items: int, target: str) -> st
     )
 
 
-def write(table: pd.DataFrame, out: Path, level: float, n_items: int, target: str) -> list[Path]:
+def write(table: pd.DataFrame, out: Path, level: float, n_items: int, targets: list[str]) -> list[Path]:
     """Write `<out>/proxies.csv` (every number) and `.md` atomically. Returns the paths."""
     paths = [out / f"{NAME}.csv", out / f"{NAME}.md"]
     with atomic_path(paths[0]) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(paths[1]) as tmp:
-        tmp.write_text(markdown(table, level, n_items, target))
+        tmp.write_text(markdown(table, level, n_items, targets))
     return paths
 
 
@@ -86,9 +92,10 @@ def main(params: Params) -> None:
     frame = proxy_data.proxy_frame(params.paths.runs, params.diffusion.items, list(params.analysis.compress.sets))
     boot = params.metrics.bootstrap
     table = make_table_proxies(frame, n_resamples=boot.n_resamples, level=boot.level, seed=params.seed)
-    target = proxy_data.target_note(proxy_data.target_column(frame), optional_validation(params.paths.runs))
+    validation = optional_validation(params.paths.runs)
+    notes = [proxy_data.target_note(t.column, validation) for t in proxy_data.frame_targets(frame)]
     n_items = int(frame.groupby("dataset").size().max())
-    paths = write(table, tables_dir(params.paths), boot.level, n_items, target)
+    paths = write(table, tables_dir(params.paths), boot.level, n_items, notes)
     log.info("wrote %s", ", ".join(map(str, paths)))
 
 

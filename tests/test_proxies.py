@@ -115,43 +115,96 @@ def test_spearman_interval_matches_scipy():
         proxies.spearman_interval(x[:2], y[:2], n_resamples=10, level=0.95, seed=0)
 
 
-def test_correlations_per_dataset_match_scipy_and_skip_unmeasured_proxies():
-    from analysis.proxy_data import GEN_FD, PROXIES, correlations
+FD, RECALL = "fd[judge]", "recall[judge]"
 
-    rng = np.random.default_rng(4)
+
+def proxy_rows(seed: int = 4) -> pd.DataFrame:
+    """A `proxy_frame`-like frame, 7 items x 2 datasets: the FD and recall targets and four proxies."""
+    from analysis.proxy_data import TARGETS, Target
+
+    rng = np.random.default_rng(seed)
     rows = []
     for dataset in ("shapes", "faces"):
         fd = rng.uniform(10, 100, 7)
         rows += [
-            {"item": f"i{k}", "dataset": dataset, GEN_FD: fd[k], "ifd": fd[k] + rng.normal(0, 5),
-             "probe_class": -fd[k], "psnr": rng.normal(), "rho": np.nan if dataset == "faces" else rng.normal()}
+            {"item": f"i{k}", "dataset": dataset, FD: fd[k], RECALL: 1 / fd[k],
+             "ifd": fd[k] + rng.normal(0, 5), "probe_class": -fd[k], "psnr": rng.normal(),
+             "rho": np.nan if dataset == "faces" else rng.normal()}
             for k in range(7)
         ]  # fmt: skip
     frame = pd.DataFrame(rows)
+    frame.attrs[TARGETS] = [Target(FD, False), Target(RECALL, True)]
+    return frame
+
+
+def test_correlations_per_dataset_and_metric_match_scipy_and_skip_unmeasured_proxies():
+    from analysis.proxy_data import PROXIES, correlations
+
+    frame = proxy_rows()
     table = correlations(frame, n_resamples=200, level=0.9, seed=0)
     assert set(table["proxy"]) <= set(PROXIES) and not ((table["dataset"] == "faces") & (table["proxy"] == "rho")).any()
+    assert list(dict.fromkeys(table["target"])) == [FD, RECALL]
     for r in table.itertuples():
         part = frame[frame["dataset"] == r.dataset]
-        assert r.spearman == pytest.approx(scipy.stats.spearmanr(part[r.proxy], part[GEN_FD]).statistic)
+        assert r.spearman == pytest.approx(scipy.stats.spearmanr(part[r.proxy], part[r.target]).statistic)
         assert r.low <= r.spearman + 1e-12 <= r.high + 2e-12 and r.n_items == 7
-    probe = table[table["proxy"] == "probe_class"].iloc[0]
-    assert probe.spearman == -1.0 and probe.agrees == "same sign" and probe.leaderboard == -0.82
+    probe = table[table["proxy"] == "probe_class"].set_index(["dataset", "target"])
+    # Probe accuracy -fd: rank -1 with the FD (better probe, lower FD) and +1 with recall ~ 1/fd (better probe, more
+    # recall); the leaderboard's -0.82 with gFID is +0.82 in recall's direction, and both agree with it.
+    assert probe.loc[("shapes", FD)].spearman == -1.0 and probe.loc[("shapes", FD)].leaderboard == -0.82
+    assert probe.loc[("shapes", RECALL)].spearman == 1.0
+    assert probe.loc[("shapes", RECALL)].leaderboard == 0.82
+    assert set(probe["agrees"]) == {"same sign"}
 
 
-def test_the_proxies_table_says_whether_its_generation_fd_is_validated():
-    from analysis.proxy_data import target_label, target_note
+def test_the_targets_are_the_fd_and_every_other_metric_that_passed_validation():
+    from analysis.proxy_data import Target, targets
+
+    gen = pd.DataFrame({"item": ["a"], "dataset": ["shapes"], FD: [1.0], RECALL: [0.5], "precision[judge]": [0.4],
+                        "kid[judge]": [0.1]})  # fmt: skip
+    ok, bad = {"validated": True, "failed": [], "passed": ["shapes/repeat"]}, {"validated": False, "failed": ["x"]}
+    validation = {"metrics": {FD: bad, RECALL: ok, "precision[judge]": bad, "kid[judge]": ok}}
+    assert targets(gen, validation) == [Target(FD, False), Target(RECALL, True)]  # kid has no METRICS family
+    assert targets(gen, None) == [Target(FD, False)]  # the FD stays, validated or not (its note says which)
+    inception = gen.assign(**{"fid[inception]": [2.0]})
+    assert targets(inception, {"metrics": {"fid[inception]": ok}})[0] == Target("fid[inception]", False)
+
+
+def test_the_proxies_table_says_whether_each_generation_metric_is_validated():
+    from analysis.proxy_data import Target, target_label, target_note
     from analysis.table_proxies import markdown
 
-    failed = {"metrics": {"fd[judge]": {"validated": False, "failed": ["shapes/swirl"], "passed": []}}}
+    failed = {"metrics": {FD: {"validated": False, "failed": ["shapes/swirl"], "passed": []}}}
     passed = {"metrics": {"fid[inception]": {"validated": True, "failed": [], "passed": ["shapes/swirl"]}}}
-    bad = target_note("fd[judge]", failed)
+    bad = target_note(FD, failed)
     assert "`fd[judge]`" in bad and "FAILED" in bad and "shapes/swirl" in bad and "not a prediction" in bad
     assert "iFD" in bad  # the proxies that share the judge's network are named
-    assert "passed" in target_note("fid[inception]", passed) and "FAILED" not in target_note("fid[inception]", passed)
-    assert "has not run" in target_note("fd[judge]", None)
-    assert target_label("fd[judge]", failed).endswith("(not validated)")
-    assert "not validated" not in target_label("fid[inception]", passed)
-    row = {"dataset": "shapes", "label": "PSNR (Table 1)", "source": "paper's property", "n_items": 5,
+    good = target_note("fid[inception]", passed)
+    assert "passed" in good and "shapes/swirl" in good and "FAILED" not in good  # names what it was tested on
+    assert "has not run" in target_note(FD, None)
+    assert "no entry" in target_note(RECALL, failed)
+    assert target_label(Target(FD, False), failed) == "generation fd[judge], lower better (not validated)"
+    assert target_label(Target("fid[inception]", False), passed) == "generation fid[inception], lower better"
+    assert target_label(Target(RECALL, True), None).startswith("generation recall[judge], higher better")
+    row = {"dataset": "shapes", "target": FD, "label": "PSNR (Table 1)", "source": "paper's property", "n_items": 5,
            "spearman": 0.1, "low": -0.5, "high": 0.6, "leaderboard": 0.54, "agrees": "same sign"}  # fmt: skip
-    table = pd.DataFrame([row])
-    assert bad in markdown(table, 0.95, 5, bad)
+    text = markdown(pd.DataFrame([row]), 0.95, 5, [bad, good])
+    assert bad in text and good in text and "| fd[judge] " in text
+
+
+def test_the_proxy_figure_has_one_panel_per_metric_and_dataset_blank_where_uncorrelated():
+    from analysis.fig_proxies import make_fig_proxy
+    from analysis.proxy_data import correlations
+
+    frame = proxy_rows()
+    table = correlations(frame, n_resamples=50, level=0.9, seed=0)
+    full = make_fig_proxy(frame, table, "psnr")
+    assert len(full.axes) == 4 and all(ax.axison for ax in full.axes)
+    ylabels = [ax.get_ylabel() for ax in full.axes[::2]]  # rows: FD, then recall; no validation given
+    assert ylabels == [
+        f"generation {FD}, lower better (not validated)",
+        f"generation {RECALL}, higher better (not validated)",
+    ]
+    partial = make_fig_proxy(frame, table, "rho")  # measured on shapes only
+    assert len(partial.axes) == 2 and all(ax.axison for ax in partial.axes)
+    assert len(partial.axes[0].collections[0].get_offsets()) == 1  # one dot per item
