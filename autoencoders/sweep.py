@@ -28,7 +28,9 @@ Measured per point and set (N val images, latent (C, h, w)):
 - block_excess: the steps between neighbouring pixels across VMAE's patch grid over those elsewhere
   (`bench.blockiness.block_edge_steps`, each pooled over the val images), for the clean reconstructions, over the
   same for the val images themselves: 1 when the reconstructions show the grid no more than the images do;
-- train_s: the point's training wall time (its meta.json; all phases), for what a setting costs.
+- train_s: the point's training time, steps x median step summed over its phases (meta.json's
+  `train_steady_time_s`, as Table 2), for what a setting costs: the wall time would count the sweeps that share the
+  machine's cores, or a pause.
 """
 
 from __future__ import annotations
@@ -325,9 +327,10 @@ def choose_percep_scale(rows: list[dict]) -> float:
 
 
 def train_seconds(project: Path, item: str) -> float:
-    """Training wall time of a point, all phases, from the meta.json train_ae left in its project."""
+    """Training time of a point, steps x median step summed over its phases, from the meta.json train_ae left in
+    its project (`train_steady_time_s`)."""
     meta = layout.autoencoder_record_dir(project / "runs", item) / layout.META_FILE
-    return float(sum(json.loads(meta.read_text())["train_wall_time_s"].values()))
+    return float(sum(json.loads(meta.read_text())["train_steady_time_s"].values()))
 
 
 def main() -> None:

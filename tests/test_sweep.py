@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from autoencoders.sweep import SWEEPS, TRAIN_PARAMS, choose, train_point, trains
+from autoencoders.sweep import SWEEPS, TRAIN_PARAMS, choose, train_point, train_seconds, trains
 from bench import layout
 from bench.scratch import scratch_params
 from tests.conftest import tiny_params, tiny_raw
@@ -131,6 +132,15 @@ def test_percep_scale_rule_falls_back_to_the_smallest_worst_psnr_loss_and_refuse
     rows[0]["percep"] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         choose("percep-scale", SWEEPS["percep-scale"], rows, params)
+
+
+def test_a_points_cost_is_its_steady_training_time_not_its_wall_time(tmp_path):
+    meta = layout.autoencoder_record_dir(tmp_path / "runs", "sd-vae") / layout.META_FILE
+    meta.parent.mkdir(parents=True)
+    times = {"train_wall_time_s": {"phase1_s": 900.0, "phase3_s": 400.0},  # a sweep next door doubled the wall
+             "train_steady_time_s": {"phase1_s": 400.0, "phase3_s": 250.0}}  # fmt: skip
+    meta.write_text(json.dumps(times))
+    assert train_seconds(tmp_path, "sd-vae") == 650.0
 
 
 def test_a_finished_point_trained_under_other_params_is_an_error_not_a_reading(tmp_path):
