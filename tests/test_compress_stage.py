@@ -237,3 +237,19 @@ def test_upscaling_a_set_of_files_fails_before_work(tmp_path):
         with pytest.raises(ValueError, match=r"upscale is 2, but 'ade' \(ade20k\).*set analysis.compress.upscale to 1"):
             stage()
     assert not run_dir(params.paths, "compress").exists() and not run_dir(params.paths, "compress_raw").exists()
+
+
+def test_upscaling_a_model_without_set_image_size_is_refused_before_work(tiny, tmp_path, monkeypatch):
+    """A user's model need not have set_image_size; at upscale > 1 the stage says what to do, and writes nothing."""
+    params = upscaled(tiny, tmp_path, 2)
+    shutil.copytree(layout.autoencoder_dir(tiny.paths, "ae"), tmp_path / "autoencoders" / "ae")
+    real = compress.load_autoencoder
+
+    class Fixed:  # the trained model behind an interface with no set_image_size, as a user's model may be
+        def __init__(self, ae):
+            self.encode, self.decode, self.downsample, self.to = ae.encode, ae.decode, ae.downsample, ae.to
+
+    monkeypatch.setattr(compress, "load_autoencoder", lambda *a, **k: Fixed(real(*a, **k)))
+    with pytest.raises(ValueError, match=r"'ae' has no set_image_size.*upscale to 1, or give the model a set_image"):
+        compress.main(params, "ae")
+    assert not run_dir(params.paths, "compress").exists()
