@@ -1,11 +1,11 @@
 """Plateau study: how many steps the default models need before `bench.plateau` calls their training plateaued.
 
-Each (item, budget) trains in its own copy of the checkout (`<work>/<tag>/`: params.yaml with the budget, the device
-and one CPU thread merged in, every copy validated before anything starts) by the stage modules themselves, in
-parallel, until a deadline; a run still going then is killed and left out. Autoencoders anneal with a cosine
-schedule, so every budget is its own run. The DiT's learning rate is constant after warm-up, so one long run cut at T
-is the run of T steps: the chain `autoencoders.train ae` -> `diffusion.extract ae` -> `diffusion.train ae` gives r(T)
-for every T from one history.
+Each (item, budget) trains in its own scratch project (`<work>/<tag>/`, `bench.scratch` as the sweeps use: params.yaml
+with the budget, the device and one CPU thread set, every one validated before anything starts; the repository's
+data and perceptual network) by the stage modules themselves, in parallel, until a deadline; a run still going then
+is killed and left out. Autoencoders anneal with a cosine schedule, so every budget is its own run. The DiT's
+learning rate is constant after warm-up, so one long run cut at T is the run of T steps: the chain
+`autoencoders.train ae` -> `diffusion.extract ae` -> `diffusion.train ae` gives r(T) for every T from one history.
 
 Needs `data/` and `runs/featnets/perceptual.pt` in the checkout (`dvc repro featnets`). Outside DVC on purpose: it
 trains models at budgets the pipeline never uses, to choose a budget, and its outputs are a report.
@@ -23,7 +23,6 @@ import argparse
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,26 +31,28 @@ from pathlib import Path
 import torch
 import yaml
 
+from autoencoders.sweep import flat
 from bench.ckpt import latest_checkpoint
 from bench.config import PlateauCfg, parse_params
 from bench.plateau import plateau, smooth
-from bench.preset import deep_merge
+from bench.scratch import scratch_params
 
 ITEMS = {"ae": "ae", "vmae": "vmae", "sdvae": "sd-vae"}  # option name -> autoencoder item
 DIT_CUTS = (300, 600, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 15000, 20000)
-SKIP = shutil.ignore_patterns(".git", ".venv", ".whl", ".devrun", "data", "runs", "results", "__pycache__")
 
 
-def study_params(root: Path, overrides: dict, device: str) -> dict:
-    """params.yaml of `root` with `overrides` (nested mapping), the device and 1 CPU thread merged in; validated.
+def study_params(root: Path, overrides: dict, device: str, project: Path | None = None) -> dict:
+    """params.yaml of `root` with `overrides` (nested mapping), the device and 1 CPU thread set, and the runs and
+    results folders moved into `project` (`bench.scratch`, as the sweeps); validated.
 
     One thread: the runs share the machine's cores, and OpenMP spin-waiting under oversubscription slows a step
     many times over (benchmarks/ae_bench.py measured 4x on 2 cores).
     """
     raw = yaml.safe_load((root / "params.yaml").read_text())
-    raw = deep_merge(raw, {"runtime": {"device": device, "cpu_threads": 1}, **overrides})
-    parse_params(raw, source=f"plateau study {overrides}")  # a bad budget fails here, before any training
-    return raw
+    changes = flat({"runtime": {"device": device, "cpu_threads": 1}, **overrides})
+    out = scratch_params(raw, project or root, changes)
+    parse_params(out, source=f"plateau study {overrides}")  # a bad budget fails here, before any training
+    return out
 
 
 def plan(args: argparse.Namespace) -> dict[str, tuple[dict, list[list[str]]]]:
@@ -97,17 +98,16 @@ def run_study(args: argparse.Namespace) -> dict:
     if not (root / "runs/featnets/perceptual.pt").is_file():
         raise SystemExit("runs/featnets/perceptual.pt is missing: run `dvc repro featnets` first")
     runs = plan(args)
-    params = {tag: study_params(root, overrides, args.device) for tag, (overrides, _) in runs.items()}
+    work = Path(args.work).resolve()
+    params = {tag: study_params(root, overrides, args.device, work / tag) for tag, (overrides, _) in runs.items()}
     if not (root / "data").is_dir():
         subprocess.run([sys.executable, "-m", "bench.data"], cwd=root, check=True)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
-    work = Path(args.work)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", MPLBACKEND="Agg", PYTHONPATH=str(root))
     procs, queues, logs = {}, {}, {}
     for tag, (_, commands) in runs.items():
-        folder = work / tag
-        shutil.copytree(root, folder, ignore=SKIP)
-        (folder / "data").symlink_to(root / "data")
-        shutil.copytree(root / "runs/featnets", folder / "runs/featnets")
+        folder = work / tag  # a scratch project: its own params.yaml and runs/, the repository's data
+        (folder / "runs").mkdir(parents=True)
+        (folder / "runs/featnets").symlink_to(root / "runs/featnets", target_is_directory=True)
         (folder / "params.yaml").write_text(yaml.safe_dump(params[tag], sort_keys=False))
         queues[tag] = list(commands)
         logs[tag] = open(work / f"{tag}.log", "w")  # noqa: SIM115 - open for the subprocesses' whole life
